@@ -1,0 +1,58 @@
+"""`dlrun list` and `dlrun show`: the registered experiments and groups, for people and scripts."""
+
+import json
+
+from rich.table import Table
+
+from dlrun.config import EXPERIMENTS, GROUPS, Experiment, load_catalog, get_experiment, get_group
+from dlrun.console import console
+from dlrun.errors import ConfigError
+from dlrun.records import describe
+
+
+def listing() -> dict:
+    load_catalog()
+    return {
+        "experiments": [
+            {"name": e.name, "description": e.description, "reference": e.reference, "dataset": e.dataset.value}
+            for e in EXPERIMENTS.values()
+        ],
+        "groups": [
+            {"name": g.name, "description": g.description, "variants": list(g.variants),
+             "claims": [c.text for c in g.claims]}
+            for g in GROUPS.values()
+        ],
+    }
+
+
+def print_listing() -> None:
+    data = listing()
+    experiments = Table(title="experiments (dlrun train NAME)")
+    for column in ("name", "lecture", "description"):
+        experiments.add_column(column, justify="right" if column == "lecture" else "left")
+    for e in data["experiments"]:
+        ref = f"{e['reference']:.2f}" if e["reference"] is not None else "—"
+        experiments.add_row(e["name"], ref, e["description"])
+    groups = Table(title="compare groups (dlrun compare GROUP)")
+    for column in ("group", "variants", "claim"):
+        groups.add_column(column)
+    for g in data["groups"]:
+        groups.add_row(g["name"], str(len(g["variants"])), "; ".join(g["claims"]) or g["description"])
+    console.print(experiments)
+    console.print(groups)
+
+
+def print_config(name: str) -> None:
+    """An experiment's resolved settings, or a group's variants and claims."""
+    load_catalog()
+    if name in GROUPS:
+        group = get_group(name)
+        console.print_json(json.dumps(describe(group)))
+        return
+    try:
+        experiment: Experiment = get_experiment(name)
+    except ConfigError as e:
+        raise ConfigError(str(e).replace("unknown experiment", "unknown experiment or group")) from None
+    config = describe(experiment)
+    config["model"]["num_params"] = experiment.model.num_params()
+    console.print_json(json.dumps(config))

@@ -1,0 +1,44 @@
+"""Verdicts: does a lesson's claim reproduce, given the spread over seeds?
+
+Comparisons are paired (seed i of every variant starts from the same weights and sees
+the same data order), so the spread that matters is that of the per-seed differences.
+"""
+
+import math
+
+import numpy as np
+
+from dlrun.config import Claim
+from dlrun.train import DIVERGED, VariantResult
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+
+
+def paired_differences(claim: Claim, results: dict[str, VariantResult]) -> np.ndarray | None:
+    """metric(better) - metric(worse) for each seed both ran; None if either is missing."""
+    better, worse = results.get(claim.better), results.get(claim.worse)
+    if better is None or worse is None or DIVERGED in (better.status, worse.status):
+        return None
+    a, b = better.final.get(claim.metric), worse.final.get(claim.metric)
+    if not a or not b:
+        return None
+    n = min(len(a), len(b))
+    return np.asarray(a[:n]) - np.asarray(b[:n])
+
+
+def verdict(claim: Claim, results: dict[str, VariantResult]) -> tuple[str, str]:
+    """(verdict, evidence). With one seed the point estimate decides; with K >= 2 seeds
+    the claim must hold beyond two standard errors of the mean paired difference."""
+    diffs = paired_differences(claim, results)
+    if diffs is None:
+        return INCONCLUSIVE, "a variant is missing or diverged"
+    mean = float(diffs.mean())
+    if len(diffs) == 1:
+        return (REPRODUCED if mean > claim.margin else NOT_REPRODUCED), f"difference {mean:+.3f} (1 seed)"
+    stderr = float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
+    evidence = f"difference {mean:+.3f} ± {2 * stderr:.3f} (2 s.e., {len(diffs)} seeds)"
+    if mean - 2 * stderr > claim.margin:
+        return REPRODUCED, evidence
+    if mean + 2 * stderr < claim.margin:
+        return NOT_REPRODUCED, evidence
+    return INCONCLUSIVE, evidence

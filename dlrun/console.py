@@ -1,0 +1,28 @@
+"""The project's one Rich console. Everything the user reads goes through it.
+
+With `--json`, stdout must carry the JSON record alone, so the CLI moves the console to
+stderr (`to_stderr`) before anything else is printed.
+"""
+
+import sys
+
+from rich.console import Console
+
+console = Console(highlight=False)
+if not console.is_terminal:  # pipes and CI: Rich would assume 80 columns and wrap the tables
+    console.width = max(console.width, 120)
+
+
+def to_stderr() -> None:
+    """Send all human-facing output (progress, tables, notices) to stderr."""
+    console.file = sys.stderr
+
+
+def notice(message: str) -> None:
+    """A visible, yellow one-line notice (e.g. the data came from a small sample)."""
+    console.print(f"[yellow]notice:[/] {message}")
+
+
+def error(message: str) -> None:
+    """A one-line error on stderr, whatever the console is writing to."""
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}")

@@ -1,0 +1,48 @@
+"""Rich tables: dlrun's numbers next to the lecture's, and the verdict of each claim."""
+
+from rich.table import Table
+
+from dlrun.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+
+VERDICT_STYLE = {REPRODUCED: "bold green", NOT_REPRODUCED: "bold red", INCONCLUSIVE: "bold yellow"}
+
+
+def _fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.{digits}f}"
+    return f"{text} ± {std:.{digits}f}" if std else text
+
+
+def results_table(record: dict) -> Table:
+    """One row per variant; diverged runs are marked, never shown as NaN accuracy."""
+    data = record["data"]
+    seeds = len(record["results"][0]["seeds"]) if record["results"] else 0
+    table = Table(
+        title=f"{record['command']} {record['name']}",
+        caption=f"data: {data['source']} · {data['train_size']:,} train / {data['test_size']:,} test · "
+        f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std)",
+    )
+    for column, justify in (("variant", "left"), ("lecture", "right"), ("test acc", "right"),
+                            ("train acc", "right"), ("test loss", "right"), ("epochs", "right"),
+                            ("wall s", "right"), ("compile s", "right"), ("status", "left")):
+        table.add_column(column, justify=justify)
+    for r in record["results"]:
+        status_style = {"ok": "green", "diverged": "bold red", "interrupted": "yellow"}[r["status"]]
+        table.add_row(
+            r["variant"], _fmt(r["reference"], digits=2), _fmt(r["test_accuracy"], r["test_accuracy_std"]),
+            _fmt(r["train_accuracy"]), _fmt(r["test_loss"]), str(r["epochs"]),
+            f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style}]{r['status']}[/]",
+        )
+    return table
+
+
+def claims_table(record: dict) -> Table | None:
+    if not record.get("claims"):
+        return None
+    table = Table(title="the lesson's claims")
+    for column in ("claim", "evidence", "verdict"):
+        table.add_column(column)
+    for c in record["claims"]:
+        table.add_row(c["claim"]["text"], c["evidence"], f"[{VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]")
+    return table
