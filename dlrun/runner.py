@@ -76,6 +76,8 @@ def run(request: RunRequest) -> dict:
     console.print(f"data: [bold]{images.source}[/] ({len(images.y_train):,} train / {len(images.y_test):,} test)")
     if images.notice:
         notice(images.notice)
+    if (wanted := max(e.train_size for e in request.experiments)) > len(images.y_train):
+        notice(f"train size {wanted:,} asked for, {len(images.y_train):,} available: training on all of them")
     run_dir = new_run_dir(request.out, request.name)
     results: dict[str, VariantResult] = {}
     started = time.time()

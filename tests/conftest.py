@@ -1,0 +1,72 @@
+"""Shared fixtures: offline settings, a tiny separable image set, tiny experiments."""
+
+import hashlib
+from dataclasses import replace
+
+import numpy as np
+import optax
+import pytest
+
+from dlrun.config import Experiment, Optimizer
+from dlrun.data import ImageData
+from dlrun.models import RELU, MLPConfig
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test may reach tensorflow-datasets, a user's data dir or the debug mode."""
+    monkeypatch.setenv("DLRUN_NO_TFDS", "1")
+    monkeypatch.delenv("DLRUN_DATA_DIR", raising=False)
+    monkeypatch.delenv("DLRUN_DEBUG", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_console(monkeypatch):
+    """`--json` moves the project's global console to the stderr of that one invocation;
+    put it back afterwards so later tests see their own streams."""
+    from dlrun.console import console
+
+    monkeypatch.setattr(console, "_file", console._file)
+
+
+def make_images(n_train: int = 400, n_test: int = 200, seed: int = 0) -> ImageData:
+    """28x28 uint8 images of a separable pattern: class k lights rows 4+2k and 5+2k on a
+    noisy dark background. Labels cycle 0..9, so every class is present in any subset."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = (np.arange(n) % 10).astype(np.int32)
+        rng.shuffle(y)
+        x = rng.integers(0, 60, size=(n, 28, 28), dtype=np.uint8)
+        for k in range(10):
+            x[y == k, 4 + 2 * k : 6 + 2 * k, 4:24] = 220
+        return x, y
+
+    x_train, y_train = split(n_train)
+    x_test, y_test = split(n_test)
+    digest = hashlib.sha256()
+    for a in (x_train, y_train, x_test, y_test):
+        digest.update(a.tobytes())
+    return ImageData(x_train, y_train, x_test, y_test, "synthetic stripes (tests)", digest.hexdigest(), None)
+
+
+@pytest.fixture(scope="session")
+def images() -> ImageData:
+    return make_images()
+
+
+@pytest.fixture(scope="session")
+def tiny_exp() -> Experiment:
+    """One hidden layer of 32 ReLUs, SGD 0.1, 400 examples in batches of 50, 3 epochs."""
+    return Experiment(
+        name="tiny", description="test", reference=None,
+        model=MLPConfig(hidden=(32,), activation=RELU),
+        optimizer=Optimizer(optax.sgd, 0.1),
+        train_size=400, batch_size=50, epochs=3,
+    )
+
+
+@pytest.fixture
+def tiny(tiny_exp):
+    """`tiny(**changes)`: the tiny experiment with some fields replaced."""
+    return lambda **changes: replace(tiny_exp, **changes)
