@@ -1,12 +1,13 @@
-"""The one training engine: every classifier lesson runs through `train`.
+"""The one training engine: every classifier lesson runs through these programs.
 
 A training epoch is one compiled program: `lax.scan` over shuffled mini-batches drawn
-from data that lives on the device, then an evaluation pass. The K seeds of a run are
-`vmap`ped replicas of that program, so they compile once. Hyper-parameters live in the
-optimizer state (`optax.inject_hyperparams`) and in `Hyper`, so they are traced values.
+from data that lives on the device, then an evaluation pass. Replicas (the K seeds of a
+variant, or the seeds of several variants that share a structure) are `vmap`ped copies of
+that program. Numeric hyper-parameters live in the optimizer state
+(`optax.inject_hyperparams`) and in `Hyper`, so they are traced values: variants that
+differ only in them share one compiled program (`structure_key`).
 """
 
-import time
 from typing import Callable, NamedTuple
 
 import jax
@@ -31,11 +32,26 @@ class DeviceData(NamedTuple):
 
 
 class Hyper(NamedTuple):
-    """Numeric settings passed as traced values, so changing them does not recompile."""
+    """Numeric settings passed as traced values [R] (one per replica), so changing them
+    does not recompile."""
 
-    learning_rate: jax.Array  # base rate, before any per-epoch decay
-    dropout: jax.Array
+    learning_rate: jax.Array  # base rate; epoch e uses lr / sqrt(1 + lr_decay * e)
+    lr_decay: jax.Array
+    dropout: jax.Array  # fraction of hidden units dropped
     weight_decay: jax.Array  # L2 coefficient: wd * w is added to the gradient
+
+    @classmethod
+    def of(cls, exp: Experiment) -> "Hyper":
+        opt = exp.optimizer
+        return cls(*(jnp.float32(v) for v in (opt.learning_rate, opt.lr_decay, exp.dropout, exp.weight_decay)))
+
+
+def structure_key(exp: Experiment) -> tuple:
+    """What decides the compiled program. Everything else (learning rate and the other
+    optimizer numbers, dropout rate, weight decay, test noise, epochs) is a traced value."""
+    opt = exp.optimizer
+    return (exp.model, exp.loss, opt.make, tuple(name for name, _ in opt.extra), exp.batch_size,
+            exp.dropout > 0, exp.early_stopping is not None, exp.family)
 
 
 class TrainState(NamedTuple):
@@ -66,22 +82,22 @@ def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State]:
     return nnx.split(exp.model.build(nnx.Rngs(params=seed)))
 
 
-def init_states(exp: Experiment, seeds: list[int]) -> tuple[nnx.GraphDef, TrainState]:
-    """One TrainState whose leaves carry a leading seed axis [K, ...]."""
-    tx = make_optimizer(exp)
+def init_states(experiments: list[Experiment], seeds: list[int]) -> tuple[nnx.GraphDef, TrainState]:
+    """One TrainState for R = len(experiments) * len(seeds) replicas, variant-major: its
+    leaves carry a leading replica axis [R, ...]. The experiments share a structure."""
     states = []
-    for seed in seeds:
-        graphdef, params = init_params(exp, seed)
-        states.append(
-            TrainState(
+    for exp in experiments:
+        tx = make_optimizer(exp)  # its numbers go into the (traced) optimizer state
+        for seed in seeds:
+            graphdef, params = init_params(exp, seed)
+            states.append(TrainState(
                 params=params,
                 opt_state=tx.init(params),
                 key=jax.random.key_data(jax.random.key(seed)),
                 best_params=params if exp.early_stopping else None,
                 best_val=jnp.array(-1.0),
                 best_epoch=jnp.array(-1),
-            )
-        )
+            ))
     return graphdef, jax.tree.map(lambda *xs: jnp.stack(xs), *states)
 
 
@@ -90,8 +106,10 @@ def _evaluate(model, loss_fn, x: jax.Array, y: jax.Array) -> tuple[jax.Array, ja
     return loss_fn(logits, y), accuracy(logits, y)
 
 
-def make_epoch_fn(exp: Experiment, graphdef: nnx.GraphDef, n_train: int) -> Callable:
-    """Build the compiled program for one epoch of one seed: (state, data, hyper, epoch)."""
+def make_epoch_fn(exp: Experiment, graphdef: nnx.GraphDef, n_train: int, shard: Callable = lambda x: x) -> Callable:
+    """The program for one epoch of one replica: (state, data, hyper, epoch) -> (state, metrics).
+    Reads only the structural fields of `exp` (see `structure_key`). `shard` places each
+    mini-batch (data parallelism over several devices)."""
     tx = make_optimizer(exp)
     batch = exp.batch_size or n_train
     steps = n_train // batch
@@ -103,8 +121,8 @@ def make_epoch_fn(exp: Experiment, graphdef: nnx.GraphDef, n_train: int) -> Call
 
     def step(carry, idx):  # idx: [B] indices into the training set
         params, opt_state, data, hyper, key = carry
-        x = data.x_train[idx].astype(jnp.float32) / 255.0  # [B, 784]
-        y = data.y_train[idx]
+        x = shard(data.x_train[idx].astype(jnp.float32) / 255.0)  # [B, 784]
+        y = shard(data.y_train[idx])
         key, dropout_key = jax.random.split(key)
         (loss, logits), grads = jax.value_and_grad(batch_loss, has_aux=True)(
             params, x, y, hyper, dropout_key if exp.dropout else None
@@ -118,7 +136,7 @@ def make_epoch_fn(exp: Experiment, graphdef: nnx.GraphDef, n_train: int) -> Call
         key = jax.random.wrap_key_data(state.key)
         order_key = jax.random.fold_in(key, epoch)  # data order: seed and epoch only
         order = jax.random.permutation(order_key, n_train)[: steps * batch]
-        lr = hyper.learning_rate / jnp.sqrt(1.0 + epoch) if exp.optimizer.decay_per_epoch else hyper.learning_rate
+        lr = hyper.learning_rate / jnp.sqrt(1.0 + hyper.lr_decay * epoch)
         opt_state = _with_learning_rate(state.opt_state, lr)
         carry = (state.params, opt_state, data, hyper, jax.random.fold_in(order_key, 1))
         (params, opt_state, *_), (losses, accs) = jax.lax.scan(step, carry, order.reshape(steps, batch))
@@ -161,7 +179,7 @@ def make_final_eval(exp: Experiment, graphdef: nnx.GraphDef) -> Callable:
         train_loss, train_acc = _evaluate(model, exp.loss, x_train, data.y_train)
         test_loss, test_acc = _evaluate(model, exp.loss, data.x_eval, data.y_eval)
         kernels = [p for path, p in nnx.to_flat_state(params) if path[-1] == "kernel"]
-        weight_norm = jnp.sqrt(sum(jnp.sum(k.value**2) for k in kernels))
+        weight_norm = jnp.sqrt(sum(jnp.sum(k[...] ** 2) for k in kernels))
         return dict(train_loss=train_loss, train_accuracy=train_acc, test_loss=test_loss,
                     test_accuracy=test_acc, weight_norm=weight_norm)
 

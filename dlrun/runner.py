@@ -2,10 +2,12 @@
 live progress, keep a record on disk, and return the JSON-able summary."""
 
 import math
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import jax
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from dlrun.claims import verdict
@@ -13,7 +15,8 @@ from dlrun.config import Experiment, Group, Optimizer
 from dlrun.console import console, notice
 from dlrun.data import DatasetName, ImageData, load_images
 from dlrun.records import describe, environment, new_run_dir, write_json_atomic
-from dlrun.train import INTERRUPTED, VariantResult, train
+from dlrun.engine import structure_key
+from dlrun.train import INTERRUPTED, VariantResult, compile_count, train_variants
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,28 @@ def result_summary(result: VariantResult) -> dict:
     return finite_or_none(summary)
 
 
+def batch_variants_default() -> bool:
+    """Train variants that share a structure as one vmapped program? On a GPU one small
+    model is launch-bound, so batching wins; on CPU it measured no faster (README), so
+    each variant runs alone and reuses the compiled program. DLRUN_BATCH_VARIANTS=0/1 overrides."""
+    setting = os.environ.get("DLRUN_BATCH_VARIANTS", "auto")
+    return jax.default_backend() != "cpu" if setting == "auto" else setting == "1"
+
+
+def plan_batches(experiments: tuple[Experiment, ...], batch_variants: bool) -> list[list[Experiment]]:
+    """Which experiments train together as replicas of one program: same structure, same
+    data and epochs; early stopping decides per variant when to stop, so it runs alone."""
+    if not batch_variants:
+        return [[e] for e in experiments]
+    batches: dict[tuple, list[Experiment]] = {}
+    for e in experiments:
+        key = (structure_key(e), e.dataset, e.train_size, e.test_noise, e.epochs, e.early_stopping and e.name)
+        batches.setdefault(key, []).append(e)
+    return list(batches.values())
+
+
 def run(request: RunRequest) -> dict:
-    """Train every experiment of the request; returns the summary (also saved on disk)."""
+    """Train every experiment of the request; returns the record (also saved on disk)."""
     images = load_images(request.experiments[0].dataset, request.data_dir)
     console.print(f"data: [bold]{images.source}[/] ({len(images.y_train):,} train / {len(images.y_test):,} test)")
     if images.notice:
@@ -80,13 +103,15 @@ def run(request: RunRequest) -> dict:
         notice(f"train size {wanted:,} asked for, {len(images.y_train):,} available: training on all of them")
     run_dir = new_run_dir(request.out, request.name)
     results: dict[str, VariantResult] = {}
-    started = time.time()
+    started, compiled_before = time.time(), compile_count["programs"]
     with _progress() as progress:
-        for exp in request.experiments:
-            results[exp.name] = _train_one(exp, images, request, progress)
+        for batch in plan_batches(request.experiments, batch_variants_default()):
+            for result in _train_batch(batch, images, request, progress):
+                results[result.variant] = result
             record = _record(request, images, results, run_dir, started)
+            record["programs_compiled"] = compile_count["programs"] - compiled_before
             write_json_atomic(run_dir / "record.json", record)
-            if results[exp.name].status == INTERRUPTED:
+            if any(r.status == INTERRUPTED for r in results.values()):
                 break
     return record
 
@@ -98,16 +123,18 @@ def _progress() -> Progress:
     )
 
 
-def _train_one(exp: Experiment, images: ImageData, request: RunRequest, progress: Progress) -> VariantResult:
-    task = progress.add_task(exp.name, total=exp.epochs, metrics="compiling…")
+def _train_batch(batch: list[Experiment], images: ImageData, request: RunRequest, progress: Progress) -> list[VariantResult]:
+    tasks = [progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in batch]
 
-    def on_epoch(epoch, m):
+    def on_epoch(variant, epoch, m):
         text = f"loss {m.train_loss.mean():.4f}  acc {m.train_accuracy.mean():.3f}  test {m.test_accuracy.mean():.3f}"
-        progress.update(task, completed=epoch + 1, metrics=text)
+        progress.update(tasks[variant], completed=epoch + 1, metrics=text)
 
-    result = train(exp, images, list(request.seeds), on_epoch)
-    progress.update(task, total=result.epochs or exp.epochs, metrics=f"[{_status_style(result.status)}]{result.status}[/]")
-    return result
+    results = train_variants(batch, images, list(request.seeds), on_epoch)
+    for task, result in zip(tasks, results):
+        status = f"[{_status_style(result.status)}]{result.status}[/]"
+        progress.update(task, total=result.epochs or 1, completed=result.epochs, metrics=status)
+    return results
 
 
 def _status_style(status: str) -> str:
@@ -122,7 +149,7 @@ def _record(request: RunRequest, images: ImageData, results: dict[str, VariantRe
         "command": request.command, "name": request.name,
         "data": {"source": images.source, "train_size": next(iter(results.values())).train_size,
                  "test_size": int(len(images.y_test)), "sha256": images.sha256, "notice": images.notice},
-        "results": [result_summary(r) for r in results.values()],
+        "results": [result_summary(results[e.name]) for e in request.experiments if e.name in results],
         "claims": verdicts,
         "run_dir": str(run_dir),
         "started": started, "wall_s": round(time.time() - started, 3),
@@ -133,7 +160,7 @@ def _record(request: RunRequest, images: ImageData, results: dict[str, VariantRe
     })
 
 
-PUBLIC_KEYS = ("command", "name", "data", "results", "claims", "run_dir")
+PUBLIC_KEYS = ("command", "name", "data", "results", "claims", "programs_compiled", "run_dir")
 
 
 def public_summary(record: dict) -> dict:

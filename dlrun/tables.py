@@ -11,7 +11,7 @@ def _fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
     if value is None:
         return "—"
     text = f"{value:.{digits}f}"
-    return f"{text} ± {std:.{digits}f}" if std else text
+    return text if std is None else f"{text} ± {std:.{digits}f}"
 
 
 def results_table(record: dict) -> Table:
@@ -21,16 +21,20 @@ def results_table(record: dict) -> Table:
     table = Table(
         title=f"{record['command']} {record['name']}",
         caption=f"data: {data['source']} · {data['train_size']:,} train / {data['test_size']:,} test · "
-        f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std)",
+        f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std) · "
+        f"{record.get('programs_compiled', '?')} program(s) compiled",
     )
-    for column, justify in (("variant", "left"), ("lecture", "right"), ("test acc", "right"),
+    longest = max((len(r["variant"]) for r in record["results"]), default=8)
+    table.add_column("variant", no_wrap=True, min_width=longest)
+    for column, justify in (("lecture", "right"), ("test acc", "right"),
                             ("train acc", "right"), ("test loss", "right"), ("epochs", "right"),
                             ("wall s", "right"), ("compile s", "right"), ("status", "left")):
         table.add_column(column, justify=justify)
     for r in record["results"]:
         status_style = {"ok": "green", "diverged": "bold red", "interrupted": "yellow"}[r["status"]]
         table.add_row(
-            r["variant"], _fmt(r["reference"], digits=2), _fmt(r["test_accuracy"], r["test_accuracy_std"]),
+            r["variant"], _fmt(r["reference"], digits=2),
+            _fmt(r["test_accuracy"], r["test_accuracy_std"] if seeds > 1 else None),
             _fmt(r["train_accuracy"]), _fmt(r["test_loss"]), str(r["epochs"]),
             f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style}]{r['status']}[/]",
         )

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import optax
 
-from dlrun.config import ADAM, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
+from dlrun.config import ADAM, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
 from dlrun.losses import softmax_mse
 from dlrun.models import LEAKY_RELU, MAXOUT, RELU, SIGMOID, MLPConfig, width_for_params
 
@@ -69,7 +69,7 @@ RELU_3_RMSPROP = register(replace(
 RELU_3_LR_DECAY = register(replace(
     RELU_3, name="mnist-relu-3layer-lr-decay", reference=None,
     description="SGD 0.1 decayed as lr/sqrt(1+epoch) (the lecture's 1/t-style decay)",
-    optimizer=Optimizer(optax.sgd, 0.1, decay_per_epoch=True),
+    optimizer=replace(SGD, lr_decay=1.0),
 ))
 RELU_3_WEIGHT_DECAY = register(replace(
     RELU_3, name="mnist-relu-3layer-weight-decay", reference=None,

@@ -1,0 +1,59 @@
+"""Where programs run: the persistent compilation cache, multi-host start-up, and the
+device mesh used for data parallelism when several devices are visible."""
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+_configured = False
+
+
+def cache_dir() -> Path:
+    """Per-user cache folder for compiled programs ($XDG_CACHE_HOME/dlrun/jax)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "dlrun" / "jax"
+
+
+def configure() -> None:
+    """Once per process, before the first compile: the persistent cache (so a rerun does
+    not recompile; DLRUN_NO_CACHE=1 turns it off) and, when asked through the environment,
+    multi-host JAX."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    if os.environ.get("DLRUN_COORDINATOR"):  # e.g. host0:1234, with the next two variables
+        jax.distributed.initialize(
+            coordinator_address=os.environ["DLRUN_COORDINATOR"],
+            num_processes=int(os.environ["DLRUN_NUM_PROCESSES"]),
+            process_id=int(os.environ["DLRUN_PROCESS_ID"]),
+        )
+    if not os.environ.get("DLRUN_NO_CACHE"):
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
+        # Cache every program, however fast it compiled: start-up is what a rerun must win.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def data_mesh() -> Mesh | None:
+    """A 1-D mesh over every visible device, or None on a single device."""
+    devices = jax.devices()
+    return Mesh(np.array(devices), ("data",)) if len(devices) > 1 else None
+
+
+def replicate(tree, mesh: Mesh | None):
+    """Put arrays on the device(s) once: a full copy on every device of the mesh."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()) if mesh else None)
+
+
+def batch_sharder(mesh: Mesh | None, batch_size: int) -> Callable:
+    """Inside the compiled step: split each mini-batch [B, ...] across the mesh's devices
+    (XLA then all-reduces the gradients). Identity on one device or an uneven batch."""
+    if mesh is None or batch_size % mesh.size:
+        return lambda x: x
+    sharding = NamedSharding(mesh, PartitionSpec("data"))
+    return lambda x: jax.lax.with_sharding_constraint(x, sharding)
