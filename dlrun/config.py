@@ -7,7 +7,7 @@ Variants are `dataclasses.replace` of a base. Strings map to these objects only 
 import difflib
 import enum
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import optax
@@ -16,6 +16,7 @@ from dlrun.data import DatasetName
 from dlrun.errors import ConfigError
 from dlrun.losses import cross_entropy
 from dlrun.models import MLPConfig
+from dlrun.tasks import CLASSIFICATION, Task
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,12 @@ class EarlyStopping:
     patience: int = 3
 
 
-class Family(enum.Enum):
-    CLASSIFIER = "classifier"
+class Loop(enum.Enum):
+    """How an epoch is compiled (see dlrun.engine): SCAN = one program per epoch; STEPS =
+    one program per step, dispatched from Python (faster for convolutions on XLA:CPU)."""
+
+    SCAN = "scan"
+    STEPS = "steps"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class Experiment:
     name: str
     description: str
     reference: float | None  # test accuracy printed on the lecture's slide, if any
-    model: MLPConfig = MLPConfig()
+    model: Any = MLPConfig()  # a frozen config whose build(rngs) makes the Flax NNX module
     loss: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy
     optimizer: Optimizer = SGD
     dataset: DatasetName = DatasetName.MNIST
@@ -74,7 +79,8 @@ class Experiment:
     weight_decay: float = 0.0  # L2 penalty coefficient, applied as decoupled decay
     test_noise: float = 0.0  # std of Gaussian noise added to test pixels in [0, 1]
     early_stopping: EarlyStopping | None = None
-    family: Family = Family.CLASSIFIER
+    task: Task = CLASSIFICATION  # the model family's batches, loss and metrics
+    loop: Loop = Loop.SCAN
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from rich.console import Console
 
 console = Console(highlight=False)
 if not console.is_terminal:  # pipes and CI: Rich would assume 80 columns and wrap the tables
-    console.width = max(console.width, 120)
+    console.width = max(console.width, 150)
 
 
 def to_stderr() -> None:

@@ -1,34 +1,27 @@
-"""The one training engine: every classifier lesson runs through these programs.
+"""The one training engine: every lesson, whatever its family, runs through these programs.
 
-A training epoch is one compiled program: `lax.scan` over shuffled mini-batches drawn
-from data that lives on the device, then an evaluation pass. Replicas (the K seeds of a
-variant, or the seeds of several variants that share a structure) are `vmap`ped copies of
-that program. Numeric hyper-parameters live in the optimizer state
-(`optax.inject_hyperparams`) and in `Hyper`, so they are traced values: variants that
-differ only in them share one compiled program (`structure_key`).
+An epoch is `start` (data order, learning-rate decay), one `step` per mini-batch drawn
+from data that lives on the device, and `finish` (evaluation, early-stopping bookkeeping).
+In the SCAN loop form the whole epoch is one compiled program (`lax.scan` over the
+steps); in the STEPS form (convolutions, which XLA:CPU runs slowly inside a rolled scan,
+jax#12868) each part is compiled alone and the steps are dispatched from Python without
+waiting for their results. Replicas (the K seeds of a variant, or the seeds of several
+variants that share a structure) are `vmap`ped copies of these programs.
+
+Numeric hyper-parameters live in the optimizer state (`optax.inject_hyperparams`) and in
+`Hyper`, so they are traced values: variants that differ only in them share one
+compiled program (`structure_key`). A task (dlrun.tasks) supplies batches, loss and metrics.
 """
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
 from dlrun.config import Experiment
-from dlrun.losses import accuracy
-
-
-class DeviceData(NamedTuple):
-    """Everything an epoch reads, placed on the device once."""
-
-    x_train: jax.Array  # [N, 784] uint8
-    y_train: jax.Array  # [N] int32
-    x_eval: jax.Array  # [M, 784] float32 in [0, 1] (+ noise for the noisy test set)
-    y_eval: jax.Array  # [M] int32
-    x_val: jax.Array  # [V, 784] float32, V = 0 without early stopping
-    y_val: jax.Array  # [V] int32
+from dlrun.tasks import TaskData
 
 
 class Hyper(NamedTuple):
@@ -46,29 +39,22 @@ class Hyper(NamedTuple):
         return cls(*(jnp.float32(v) for v in (opt.learning_rate, opt.lr_decay, exp.dropout, exp.weight_decay)))
 
 
+class TrainState(NamedTuple):
+    params: nnx.State  # trainable weights
+    rest: nnx.State  # other model state (batch-norm statistics); empty for most models
+    opt_state: optax.OptState
+    key: jax.Array  # per-seed stream for data order and dropout
+    best: tuple | None  # (params, rest) of the best validation epoch (early stopping)
+    best_val: jax.Array  # best validation score so far
+    best_epoch: jax.Array
+
+
 def structure_key(exp: Experiment) -> tuple:
     """What decides the compiled program. Everything else (learning rate and the other
     optimizer numbers, dropout rate, weight decay, test noise, epochs) is a traced value."""
     opt = exp.optimizer
-    return (exp.model, exp.loss, opt.make, tuple(name for name, _ in opt.extra), exp.batch_size,
-            exp.dropout > 0, exp.early_stopping is not None, exp.family)
-
-
-class TrainState(NamedTuple):
-    params: nnx.State
-    opt_state: optax.OptState
-    key: jax.Array  # per-seed stream for data order and dropout
-    best_params: nnx.State  # weights of the best validation epoch (early stopping)
-    best_val: jax.Array  # best validation accuracy so far
-    best_epoch: jax.Array
-
-
-class EpochMetrics(NamedTuple):
-    train_loss: jax.Array  # running mean over the epoch's mini-batches, as Keras reports
-    train_accuracy: jax.Array
-    test_loss: jax.Array
-    test_accuracy: jax.Array
-    val_accuracy: jax.Array  # NaN without a validation split
+    return (exp.task, exp.model, exp.loss, opt.make, tuple(name for name, _ in opt.extra), exp.batch_size,
+            exp.dropout > 0, exp.early_stopping is not None, exp.loop)
 
 
 def make_optimizer(exp: Experiment) -> optax.GradientTransformation:
@@ -77,9 +63,9 @@ def make_optimizer(exp: Experiment) -> optax.GradientTransformation:
     return optax.inject_hyperparams(opt.make)(learning_rate=opt.learning_rate, **dict(opt.extra))
 
 
-def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State]:
+def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
     """Initial weights depend on the seed alone, so variants of the same shape start equal."""
-    return nnx.split(exp.model.build(nnx.Rngs(params=seed)))
+    return nnx.split(exp.model.build(nnx.Rngs(params=seed)), nnx.Param, ...)
 
 
 def init_states(experiments: list[Experiment], seeds: list[int]) -> tuple[nnx.GraphDef, TrainState]:
@@ -89,98 +75,89 @@ def init_states(experiments: list[Experiment], seeds: list[int]) -> tuple[nnx.Gr
     for exp in experiments:
         tx = make_optimizer(exp)  # its numbers go into the (traced) optimizer state
         for seed in seeds:
-            graphdef, params = init_params(exp, seed)
+            graphdef, params, rest = init_params(exp, seed)
             states.append(TrainState(
-                params=params,
-                opt_state=tx.init(params),
+                params=params, rest=rest, opt_state=exp.task.init_optimizer(tx, params),
                 key=jax.random.key_data(jax.random.key(seed)),
-                best_params=params if exp.early_stopping else None,
-                best_val=jnp.array(-1.0),
-                best_epoch=jnp.array(-1),
+                best=(params, rest) if exp.early_stopping else None,
+                best_val=jnp.array(-jnp.inf), best_epoch=jnp.array(-1),
             ))
     return graphdef, jax.tree.map(lambda *xs: jnp.stack(xs), *states)
 
 
-def _evaluate(model, loss_fn, x: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
-    logits = model(x)  # [M, classes]
-    return loss_fn(logits, y), accuracy(logits, y)
+class EpochParts(NamedTuple):
+    """One replica's epoch in three pure functions (see the module docstring)."""
+
+    start: Callable  # (state, hyper, epoch) -> (state, order [steps, B], step key)
+    step: Callable  # (carry, idx [B]) -> (carry, metrics); carry = (state, data, hyper, key)
+    finish: Callable  # (state, data, step_metrics {name: [steps]}, epoch) -> (state, metrics)
 
 
-def make_epoch_fn(exp: Experiment, graphdef: nnx.GraphDef, n_train: int, shard: Callable = lambda x: x) -> Callable:
-    """The program for one epoch of one replica: (state, data, hyper, epoch) -> (state, metrics).
-    Reads only the structural fields of `exp` (see `structure_key`). `shard` places each
-    mini-batch (data parallelism over several devices)."""
-    tx = make_optimizer(exp)
+def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, n_train: int, shard: Callable) -> EpochParts:
+    """Reads only the structural fields of `exp` (see `structure_key`); `shard` places each
+    mini-batch over the devices (data parallelism)."""
+    task, tx = exp.task, make_optimizer(exp)
     batch = exp.batch_size or n_train
     steps = n_train // batch
-    loss_fn = exp.loss
 
-    def batch_loss(params, x, y, hyper, key):
-        logits = nnx.merge(graphdef, params)(x, hyper.dropout, key)  # [B, classes]
-        return loss_fn(logits, y), logits
-
-    def step(carry, idx):  # idx: [B] indices into the training set
-        params, opt_state, data, hyper, key = carry
-        x = shard(data.x_train[idx].astype(jnp.float32) / 255.0)  # [B, 784]
-        y = shard(data.y_train[idx])
-        key, dropout_key = jax.random.split(key)
-        (loss, logits), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-            params, x, y, hyper, dropout_key if exp.dropout else None
-        )
-        grads = jax.tree.map(lambda g, w: g + hyper.weight_decay * w, grads, params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, opt_state, data, hyper, key), (loss, accuracy(logits, y))
-
-    def epoch_fn(state: TrainState, data: DeviceData, hyper: Hyper, epoch: jax.Array):
-        key = jax.random.wrap_key_data(state.key)
-        order_key = jax.random.fold_in(key, epoch)  # data order: seed and epoch only
-        order = jax.random.permutation(order_key, n_train)[: steps * batch]
+    def start(state: TrainState, hyper: Hyper, epoch: jax.Array):
+        order_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), epoch)  # seed and epoch only
+        order = jax.random.permutation(order_key, n_train)[: steps * batch].reshape(steps, batch)
         lr = hyper.learning_rate / jnp.sqrt(1.0 + hyper.lr_decay * epoch)
-        opt_state = _with_learning_rate(state.opt_state, lr)
-        carry = (state.params, opt_state, data, hyper, jax.random.fold_in(order_key, 1))
-        (params, opt_state, *_), (losses, accs) = jax.lax.scan(step, carry, order.reshape(steps, batch))
-        model = nnx.merge(graphdef, params)
-        test_loss, test_acc = _evaluate(model, loss_fn, data.x_eval, data.y_eval)
-        state = _track_best(exp, state._replace(params=params, opt_state=opt_state), model, data, epoch)
-        metrics = EpochMetrics(losses.mean(), accs.mean(), test_loss, test_acc, state.best_val)
-        return state, metrics
+        state = state._replace(opt_state=task.set_learning_rate(state.opt_state, lr))
+        return state, order, jax.random.key_data(jax.random.fold_in(order_key, 1))
+
+    def step(carry, idx):
+        state, data, hyper, key = carry
+        key, step_key = jax.random.split(jax.random.wrap_key_data(key))
+        params, rest, opt_state, metrics = task.update(
+            exp, graphdef, tx, state.params, state.rest, state.opt_state,
+            task.batch(data.train, idx, shard), hyper, step_key if exp.dropout or task.needs_key else None,
+        )
+        state = state._replace(params=params, rest=rest, opt_state=opt_state)
+        return (state, data, hyper, jax.random.key_data(key)), metrics
+
+    def finish(state: TrainState, data: TaskData, step_metrics, epoch):
+        model = nnx.merge(graphdef, state.params, state.rest)
+        metrics = {f"train_{k}": v.mean() for k, v in step_metrics.items()}
+        metrics |= {f"test_{k}": v for k, v in task.evaluate(exp, model, data.eval).items()}
+        state = _track_best(exp, state, model, data, epoch)
+        return state, metrics | {"val_score": state.best_val}
+
+    return EpochParts(start, step, finish)
+
+
+def make_scan_epoch(parts: EpochParts) -> Callable:
+    """The whole epoch as one program: (state, data, hyper, epoch) -> (state, metrics)."""
+
+    def epoch_fn(state, data, hyper, epoch):
+        state, order, key = parts.start(state, hyper, epoch)
+        (state, *_), step_metrics = jax.lax.scan(parts.step, (state, data, hyper, key), order)
+        return parts.finish(state, data, step_metrics, epoch)
 
     return epoch_fn
 
 
-def _with_learning_rate(opt_state, lr: jax.Array):
-    hyperparams = dict(opt_state.hyperparams, learning_rate=lr)
-    return opt_state._replace(hyperparams=hyperparams)
-
-
-def _track_best(exp: Experiment, state: TrainState, model, data: DeviceData, epoch) -> TrainState:
+def _track_best(exp: Experiment, state: TrainState, model, data: TaskData, epoch) -> TrainState:
     """Early stopping: remember the weights of the best validation epoch."""
     if not exp.early_stopping:
         return state
-    _, val_acc = _evaluate(model, exp.loss, data.x_val, data.y_val)
-    better = val_acc > state.best_val
-    best_params = jax.tree.map(lambda new, old: jnp.where(better, new, old), state.params, state.best_params)
-    return state._replace(
-        best_params=best_params,
-        best_val=jnp.where(better, val_acc, state.best_val),
-        best_epoch=jnp.where(better, epoch, state.best_epoch),
-    )
+    score = exp.task.evaluate(exp, model, data.val)[exp.task.selection_metric]
+    better = score > state.best_val
+    best = jax.tree.map(lambda new, old: jnp.where(better, new, old), (state.params, state.rest), state.best)
+    return state._replace(best=best, best_val=jnp.where(better, score, state.best_val),
+                          best_epoch=jnp.where(better, epoch, state.best_epoch))
 
 
 def make_final_eval(exp: Experiment, graphdef: nnx.GraphDef) -> Callable:
-    """Accuracy and loss of the final (or best, with early stopping) weights on the full
-    training subset and on the test set, with dropout off. Vmapped over seeds."""
+    """Metrics of the final (or best, with early stopping) weights on the whole training
+    subset and on the test split, in inference mode. Vmapped over replicas."""
 
-    def final_eval(state: TrainState, data: DeviceData):
-        params = state.best_params if exp.early_stopping else state.params
-        model = nnx.merge(graphdef, params)
-        x_train = data.x_train.astype(jnp.float32) / 255.0
-        train_loss, train_acc = _evaluate(model, exp.loss, x_train, data.y_train)
-        test_loss, test_acc = _evaluate(model, exp.loss, data.x_eval, data.y_eval)
-        kernels = [p for path, p in nnx.to_flat_state(params) if path[-1] == "kernel"]
-        weight_norm = jnp.sqrt(sum(jnp.sum(k[...] ** 2) for k in kernels))
-        return dict(train_loss=train_loss, train_accuracy=train_acc, test_loss=test_loss,
-                    test_accuracy=test_acc, weight_norm=weight_norm)
+    def final_eval(state: TrainState, data: TaskData) -> dict[str, Any]:
+        params, rest = state.best if exp.early_stopping else (state.params, state.rest)
+        model = nnx.merge(graphdef, params, rest)
+        metrics = {f"train_{k}": v for k, v in exp.task.evaluate(exp, model, data.train).items()}
+        metrics |= {f"test_{k}": v for k, v in exp.task.evaluate(exp, model, data.eval).items()}
+        return metrics | exp.task.final_extras(params)
 
     return jax.vmap(final_eval, in_axes=(0, None))

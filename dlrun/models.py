@@ -53,7 +53,7 @@ class MLP(nnx.Module):
         )
         self.activation = activation
 
-    def __call__(self, x: jax.Array, dropout_rate=0.0, key: jax.Array | None = None) -> jax.Array:
+    def __call__(self, x: jax.Array, dropout_rate=0.0, key: jax.Array | None = None, train: bool = False) -> jax.Array:
         x = x.reshape(x.shape[0], -1)  # [B, 784]
         for i, layer in enumerate(self.layers[:-1]):
             x = self.activation(layer(x))

@@ -23,7 +23,9 @@ def describe(value):
         return [describe(v) for v in value]
     if callable(value):
         return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return getattr(value, "name", type(value).__name__)  # e.g. a task object
 
 
 def environment() -> dict:

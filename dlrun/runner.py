@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from dlrun.claims import verdict
 from dlrun.config import Experiment, Group, Optimizer
 from dlrun.console import console, notice
-from dlrun.data import DatasetName, ImageData, load_images
+from dlrun.data import DatasetName
+from dlrun.tasks import DataInfo
 from dlrun.records import describe, environment, new_run_dir, write_json_atomic
 from dlrun.engine import structure_key
 from dlrun.train import INTERRUPTED, VariantResult, compile_count, train_variants
@@ -61,14 +62,20 @@ def finite_or_none(value):
     return value
 
 
-def result_summary(result: VariantResult) -> dict:
+STANDARD_METRICS = ("test_accuracy", "train_accuracy", "test_loss")
+
+
+def result_summary(result: VariantResult, headline: str) -> dict:
+    """Mean over seeds of every final metric (a family adds its own, e.g. test_f1), the
+    standard keys scripts rely on (null where a family has no accuracy), and the spread
+    of the headline metric."""
+    means = {name: result.mean(name) for name in (*STANDARD_METRICS, *result.final)}
     summary = {
-        "variant": result.variant, "status": result.status,
-        "test_accuracy": result.mean("test_accuracy"), "test_accuracy_std": result.std("test_accuracy"),
-        "train_accuracy": result.mean("train_accuracy"), "test_loss": result.mean("test_loss"),
-        "weight_norm": result.mean("weight_norm"), "reference": result.reference,
-        "seeds": result.seeds, "epochs": result.epochs,
+        "variant": result.variant, "status": result.status, **means,
+        f"{headline}_std": result.std(headline), "test_accuracy_std": result.std("test_accuracy"),
+        "reference": result.reference, "seeds": result.seeds, "epochs": result.epochs,
         "wall_s": round(result.wall_s, 3), "compile_s": round(result.compile_s, 3),
+        "pictures": result.pictures,
     }
     return finite_or_none(summary)
 
@@ -95,20 +102,21 @@ def plan_batches(experiments: tuple[Experiment, ...], batch_variants: bool) -> l
 
 def run(request: RunRequest) -> dict:
     """Train every experiment of the request; returns the record (also saved on disk)."""
-    images = load_images(request.experiments[0].dataset, request.data_dir)
-    console.print(f"data: [bold]{images.source}[/] ({len(images.y_train):,} train / {len(images.y_test):,} test)")
-    if images.notice:
-        notice(images.notice)
-    if (wanted := max(e.train_size for e in request.experiments)) > len(images.y_train):
-        notice(f"train size {wanted:,} asked for, {len(images.y_train):,} available: training on all of them")
+    lead = request.experiments[0]
+    loaded, info = lead.task.load(lead, request.data_dir)
+    console.print(f"data: [bold]{info.source}[/] ({info.available_train:,} train / {info.test_size:,} test)")
+    if info.notice:
+        notice(info.notice)
+    if (wanted := max(e.train_size for e in request.experiments)) > info.available_train:
+        notice(f"train size {wanted:,} asked for, {info.available_train:,} available: training on all of them")
     run_dir = new_run_dir(request.out, request.name)
     results: dict[str, VariantResult] = {}
     started, compiled_before = time.time(), compile_count["programs"]
     with _progress() as progress:
         for batch in plan_batches(request.experiments, batch_variants_default()):
-            for result in _train_batch(batch, images, request, progress):
+            for result in _train_batch(batch, loaded, request, run_dir, progress):
                 results[result.variant] = result
-            record = _record(request, images, results, run_dir, started)
+            record = _record(request, info, results, run_dir, started)
             record["programs_compiled"] = compile_count["programs"] - compiled_before
             write_json_atomic(run_dir / "record.json", record)
             if any(r.status == INTERRUPTED for r in results.values()):
@@ -123,14 +131,31 @@ def _progress() -> Progress:
     )
 
 
-def _train_batch(batch: list[Experiment], images: ImageData, request: RunRequest, progress: Progress) -> list[VariantResult]:
+def save_pictures(exp: Experiment, model, data, run_dir: Path) -> list[str]:
+    """The family's pictures beside the record; a failure here never loses the results."""
+    try:
+        return [str(p) for p in exp.task.pictures(exp, model, data, run_dir)]
+    except Exception as e:  # noqa: BLE001 - pictures are a bonus, the numbers are the result
+        notice(f"could not save pictures for {exp.name}: {e}")
+        return []
+
+
+def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: Path, progress: Progress) -> list[VariantResult]:
     tasks = [progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in batch]
+    headline = batch[0].task.selection_metric
 
     def on_epoch(variant, epoch, m):
-        text = f"loss {m.train_loss.mean():.4f}  acc {m.train_accuracy.mean():.3f}  test {m.test_accuracy.mean():.3f}"
+        text = f"loss {m['train_loss'].mean():.4f}  test {headline} {m[f'test_{headline}'].mean():.3f}"
         progress.update(tasks[variant], completed=epoch + 1, metrics=text)
 
-    results = train_variants(batch, images, list(request.seeds), on_epoch)
+    pictures: dict[int, list[str]] = {}
+
+    def on_trained(variant, model, data):
+        pictures[variant] = save_pictures(batch[variant], model, data, run_dir)
+
+    results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained)
+    for variant, paths in pictures.items():
+        results[variant].pictures = paths
     for task, result in zip(tasks, results):
         status = f"[{_status_style(result.status)}]{result.status}[/]"
         progress.update(task, total=result.epochs or 1, completed=result.epochs, metrics=status)
@@ -141,15 +166,18 @@ def _status_style(status: str) -> str:
     return {"ok": "green", "diverged": "red", "interrupted": "yellow"}.get(status, "white")
 
 
-def _record(request: RunRequest, images: ImageData, results: dict[str, VariantResult], run_dir: Path, started: float) -> dict:
+def _record(request: RunRequest, info: DataInfo, results: dict[str, VariantResult], run_dir: Path, started: float) -> dict:
     """The summary the CLI prints with --json, plus what a later report needs."""
     claims = request.group.claims if request.group else ()
+    task = request.experiments[0].task
+    headline = task.columns[0][0]
     verdicts = [dict(claim=describe(c), verdict=v, evidence=e) for c in claims for v, e in [verdict(c, results)]]
     return finite_or_none({
         "command": request.command, "name": request.name,
-        "data": {"source": images.source, "train_size": next(iter(results.values())).train_size,
-                 "test_size": int(len(images.y_test)), "sha256": images.sha256, "notice": images.notice},
-        "results": [result_summary(results[e.name]) for e in request.experiments if e.name in results],
+        "data": {"source": info.source, "train_size": next(iter(results.values())).train_size,
+                 "test_size": info.test_size, "sha256": info.sha256, "notice": info.notice},
+        "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
+        "columns": [list(c) for c in task.columns],
         "claims": verdicts,
         "run_dir": str(run_dir),
         "started": started, "wall_s": round(time.time() - started, 3),
@@ -160,7 +188,7 @@ def _record(request: RunRequest, images: ImageData, results: dict[str, VariantRe
     })
 
 
-PUBLIC_KEYS = ("command", "name", "data", "results", "claims", "programs_compiled", "run_dir")
+PUBLIC_KEYS = ("command", "name", "data", "results", "columns", "claims", "programs_compiled", "run_dir")
 
 
 def public_summary(record: dict) -> dict:

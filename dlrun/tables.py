@@ -4,6 +4,7 @@ from rich.table import Table
 
 from dlrun.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 
+DEFAULT_COLUMNS = [["test_accuracy", "test acc"], ["train_accuracy", "train acc"], ["test_loss", "test loss"]]
 VERDICT_STYLE = {REPRODUCED: "bold green", NOT_REPRODUCED: "bold red", INCONCLUSIVE: "bold yellow"}
 
 
@@ -24,18 +25,21 @@ def results_table(record: dict) -> Table:
         f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std) · "
         f"{record.get('programs_compiled', '?')} program(s) compiled",
     )
+    columns = record.get("columns") or DEFAULT_COLUMNS  # the family's metrics, headline first
     longest = max((len(r["variant"]) for r in record["results"]), default=8)
     table.add_column("variant", no_wrap=True, min_width=longest)
-    for column, justify in (("lecture", "right"), ("test acc", "right"),
-                            ("train acc", "right"), ("test loss", "right"), ("epochs", "right"),
-                            ("wall s", "right"), ("compile s", "right"), ("status", "left")):
-        table.add_column(column, justify=justify)
+    table.add_column("lecture", justify="right", no_wrap=True)
+    for _, label in columns:
+        table.add_column(label, justify="right", no_wrap=True)
+    for label in ("epochs", "wall s", "compile s", "status"):
+        table.add_column(label, justify="left" if label == "status" else "right", no_wrap=True)
     for r in record["results"]:
+        headline, *others = (key for key, _ in columns)
         status_style = {"ok": "green", "diverged": "bold red", "interrupted": "yellow"}[r["status"]]
         table.add_row(
             r["variant"], _fmt(r["reference"], digits=2),
-            _fmt(r["test_accuracy"], r["test_accuracy_std"] if seeds > 1 else None),
-            _fmt(r["train_accuracy"]), _fmt(r["test_loss"]), str(r["epochs"]),
+            _fmt(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
+            *(_fmt(r.get(key)) for key in others), str(r["epochs"]),
             f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style}]{r['status']}[/]",
         )
     return table

@@ -1,5 +1,10 @@
 """The catalog of lessons: one module per lesson family, each registering its experiments
-on import. Adding a lesson = adding a module here and importing it below."""
+and compare groups on import. Adding a lesson = adding a module here; it is found by name."""
 
-from dlrun.experiments import mlp  # noqa: F401
-from dlrun.experiments import groups  # noqa: F401  (last: `all` spans every family)
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module != "groups":
+        importlib.import_module(f"{__name__}.{_module}")
+importlib.import_module(f"{__name__}.groups")  # last: the `all` group spans every family
