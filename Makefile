@@ -6,7 +6,7 @@ DLRUN  := $(VENV)/bin/dlrun
 GROUPS := losses batching depth activations optimizers dropout regularization width-vs-depth
 REPRO  := runs/reproduce
 
-.PHONY: install test test-slow reproduce-all clean
+.PHONY: install test test-slow reproduce-all clean bench bench-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,12 @@ reproduce-all:  ## every compare group, then one Markdown report under reports/
 
 clean:
 	rm -rf runs reports .pytest_cache
+
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench-deps:  ## Fashion-MNIST (Debian) + the benchmark's peers (torch 2.13.0 CPU, Keras) in $(VENV)
+	$(SUDO) apt-get install -y dataset-fashion-mnist || { $(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist; }
+	$(PY) -m pip install torch==2.13.0 keras
+
+bench:  ## dlrun vs PyTorch, torch.compile, Keras/JAX and a plain JAX loop; options via ARGS="--epochs 5 --repeats 3"
+	$(PY) benchmarks/bench.py $(ARGS)

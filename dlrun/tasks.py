@@ -91,6 +91,11 @@ class Task:
         kernels = [p for path, p in nnx.to_flat_state(params) if path[-1] == "kernel"]
         return {"weight_norm": jnp.sqrt(sum(jnp.sum(k[...] ** 2) for k in kernels))}
 
+    def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
+        """Final metrics computed outside the compiled programs (e.g. entity F1 with
+        seqeval), for every replica's trained model; none by default."""
+        return {}
+
     def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
         """PNGs a run leaves beside its record (filters, samples...); none by default."""
         return []

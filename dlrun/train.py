@@ -160,10 +160,17 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     for v, result in enumerate(results):
         if result.status != DIVERGED and result.epochs:
             result.final = {k: _replicas(a, v, len(seeds)).tolist() for k, a in final.items()}
+            result.final |= _host_metrics(experiments[v], graphdef, state, host_data, v, len(seeds))
             if on_trained:
                 on_trained(v, _replica_model(graphdef, state, v * len(seeds)), host_data)
         result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
     return results
+
+
+def _host_metrics(exp: Experiment, graphdef, state, host_data: TaskData, variant: int, k: int) -> dict[str, list]:
+    """The task's host-side final metrics for each of the variant's K seeds."""
+    per_seed = [exp.task.host_metrics(exp, _replica_model(graphdef, state, variant * k + i), host_data) for i in range(k)]
+    return {name: [m[name] for m in per_seed] for name in per_seed[0]}
 
 
 def _replica_model(graphdef, state, replica: int):

@@ -78,6 +78,18 @@ def test_mean_below_margin_but_within_two_standard_errors_is_inconclusive():
     assert verdict(CLAIM, results([0.5, 0.9], [0.5, 0.5]))[0] == INCONCLUSIVE
 
 
+def test_one_standard_error_is_not_enough_on_either_side():
+    """Differences 0.3, 0.5, 0.4: mean 0.4, sd 0.1 (sample), s.e. 0.0577. mean - 1 s.e. = 0.342
+    clears the 0.3 margin, but mean - 2 s.e. = 0.285 does not: inconclusive, not reproduced.
+    (With the population sd, 0.0816, 2 s.e. would be 0.094 and the claim would pass.)"""
+    assert verdict(CLAIM, results([0.8, 0.9, 0.8], [0.5, 0.4, 0.4]))[0] == INCONCLUSIVE
+    # Mirror image: differences 0.1, 0.3, 0.2: mean + 2 s.e. = 0.315 > 0.3 > mean + 1 s.e.
+    assert verdict(CLAIM, results([0.6, 0.7, 0.6], [0.5, 0.4, 0.4]))[0] == INCONCLUSIVE
+    # Twice as many seeds with the same spread shrink the s.e. enough: 0.4 - 2 * 0.1 / sqrt(6) > 0.3.
+    good, bad = [0.8, 0.9, 0.8] * 2, [0.5, 0.4, 0.4] * 2
+    assert verdict(CLAIM, results(good, bad))[0] == REPRODUCED
+
+
 def test_pairing_removes_the_spread_shared_by_both_variants():
     """Seeds differ a lot (0.5 .. 0.9), but each seed's gap is exactly 0.4: the paired
     verdict is reproduced, though the unpaired means' spreads overlap the margin."""

@@ -198,7 +198,7 @@ def test_train_json_results_have_the_documented_fields(train_json):
     assert r["seeds"] == [0, 1] and r["epochs"] == 1
     assert 0.0 <= r["test_accuracy"] <= 1.0 and 0.0 <= r["train_accuracy"] <= 1.0
     assert r["test_loss"] > 0
-    assert 0 < r["compile_s"] <= r["wall_s"]
+    assert 0 <= r["compile_s"] <= r["wall_s"] and r["wall_s"] > 0  # compile_s is 0 for a cached program
 
 
 def test_two_seeds_give_two_per_seed_values_and_their_spread(train_json):

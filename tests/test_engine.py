@@ -113,9 +113,9 @@ def test_an_epoch_does_one_update_per_full_batch(tiny, images, batch_size, updat
     """200 examples: full batch -> 1 update, batches of 50 -> 4, of 64 -> 3 (remainder dropped)."""
     exp = tiny(batch_size=batch_size, train_size=200)
     data = place_data(exp, images)
-    graphdef, states = engine.init_states(exp, [0])
+    graphdef, states = engine.init_states([exp], [0])
     state = jax.tree.map(lambda a: a[0], states)
-    hyper = engine.Hyper(jnp.float32(0.1), jnp.float32(0.0), jnp.float32(0.0))
+    hyper = engine.Hyper.of(exp)
     new_state, _ = jax.jit(engine.make_epoch_fn(exp, graphdef, 200))(state, data, hyper, jnp.int32(0))
     assert int(new_state.opt_state.count) == updates
 
@@ -124,9 +124,9 @@ def test_full_batch_epoch_equals_one_manual_gradient_step(tiny, images):
     lr = 0.1
     exp = tiny(batch_size=None, train_size=200, optimizer=Optimizer(optax.sgd, lr))
     data = place_data(exp, images)
-    graphdef, states = engine.init_states(exp, [0])
+    graphdef, states = engine.init_states([exp], [0])
     state = jax.tree.map(lambda a: a[0], states)
-    hyper = engine.Hyper(jnp.float32(lr), jnp.float32(0.0), jnp.float32(0.0))
+    hyper = engine.Hyper.of(exp)
     new_state, metrics = jax.jit(engine.make_epoch_fn(exp, graphdef, 200))(state, data, hyper, jnp.int32(0))
 
     _, params = engine.init_params(exp, 0)
@@ -214,6 +214,12 @@ def test_epoch_program_is_traced_once_per_run(tiny, images):
     assert len(calls) == seen[0][1]  # the final evaluation did not trace again either
     assert [loss for *_, loss in seen] == [h["train_loss"][0] for h in result.history]
 
+    # The learning rate is a traced value: a variant differing only in it is not traced again.
+    traced = len(calls)
+    slower = train(tiny(loss=counting_loss, epochs=4, optimizer=Optimizer(optax.sgd, 0.01)), images, [0])
+    assert len(calls) == traced
+    assert slower.history[-1]["train_loss"][0] > result.history[-1]["train_loss"][0]  # and it did apply
+
 
 # --------------------------------------------------------------------------- divergence
 
@@ -283,7 +289,7 @@ def test_weight_decay_shrinks_weights_by_the_hand_computed_factor(tiny, images, 
         return 0.0 * jnp.sum(logits)
 
     exp = tiny(loss=zero_gradient_loss, weight_decay=weight_decay, epochs=epochs,
-               optimizer=Optimizer(optax.sgd, lr, decay_per_epoch=decay_lr))
+               optimizer=Optimizer(optax.sgd, lr, lr_decay=1.0 if decay_lr else 0.0))
     result = train(exp, images, [0])
     factor = 1.0
     for epoch in range(epochs):
