@@ -3,6 +3,7 @@
 import functools
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -11,7 +12,7 @@ import typer
 
 from dlrun import catalog, runner
 from dlrun import report as report_module
-from dlrun.config import get_experiment, get_group
+from dlrun import runs as runs_module
 from dlrun.console import console, error, to_stderr
 from dlrun.data import DatasetName
 from dlrun.errors import ConfigError, DlrunError
@@ -31,26 +32,59 @@ TrainSize = Annotated[Optional[int], typer.Option(help="Training examples used (
 DataDir = Annotated[Optional[Path], typer.Option(help="Local dataset folder (also env DLRUN_DATA_DIR).")]
 Out = Annotated[Path, typer.Option(help="Where run records are written.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the result record as JSON on stdout, nothing else.")]
+CheckpointEvery = Annotated[Optional[int], typer.Option(help="Checkpoint every N epochs (default: every 30 s).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest unfinished run of this name.")]
+ResumeFrom = Annotated[Optional[str], typer.Option(help="Continue this run (id under --out, or a folder).")]
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset: mnist or fashion_mnist (default: the experiment's).")]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finished work is kept and the run marked interrupted."""
+
+
+_terminated = False
+
+
+def _terminate(signum, frame):
+    global _terminated
+    _terminated = True
+    raise Terminated()
+
+
+def _exit_code_for_interrupt() -> int:
+    return 143 if _terminated else 130
+
+
 def handle_errors(command):
-    """A DlrunError becomes one red line and exit 2 (bad input) or 1; DLRUN_DEBUG=1 re-raises."""
+    """A DlrunError becomes one red line and exit 2 (bad input) or 1; any other exception
+    one line too, unless DLRUN_DEBUG=1 (or --debug) asks for the traceback."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except DlrunError as e:
-            if os.environ.get("DLRUN_DEBUG"):
-                raise
-            error(str(e))
-            raise typer.Exit(2 if isinstance(e, ConfigError) else 1) from None
+        except Terminated:
+            error("terminated")
+            raise typer.Exit(143) from None
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
+        except Exception as e:  # noqa: BLE001 - the one place that turns crashes into a line
+            if os.environ.get("DLRUN_DEBUG"):
+                raise
+            message = str(e) if isinstance(e, DlrunError) else f"internal error: {type(e).__name__}: {e} (DLRUN_DEBUG=1 shows the traceback)"
+            error(message)
+            raise typer.Exit(2 if isinstance(e, ConfigError) else 1) from None
 
     return wrapper
+
+
+@app.callback()
+def options(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (also DLRUN_DEBUG=1).")] = False) -> None:
+    if debug:
+        os.environ["DLRUN_DEBUG"] = "1"
 
 
 @app.command("list")
@@ -65,39 +99,50 @@ def list_(as_json: Json = False) -> None:
 
 @app.command()
 @handle_errors
-def show(name: str) -> None:
-    """The full resolved configuration of an experiment or compare group."""
-    catalog.print_config(name)
+def show(name: Annotated[str, typer.Argument(help="An experiment, a compare group, or a run id (or run folder).")],
+         out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs")) -> None:
+    """An experiment's or group's resolved configuration, or a saved run's results and verdicts."""
+    runs_module.show(name, out)
+
+
+@app.command("runs")
+@handle_errors
+def runs_(out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs"),
+          as_json: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list.")] = False) -> None:
+    """The saved runs, newest first: date, lesson, data, best test accuracy, status."""
+    runs_module.print_runs(out, as_json)
 
 
 @app.command()
 @handle_errors
 def train(name: str, epochs: Epochs = None, seeds: Seeds = 1, seed: Seed = 0, batch_size: BatchSize = None,
           lr: Lr = None, train_size: TrainSize = None, data_dir: DataDir = None, out: Out = Path("runs"),
-          dataset: Dataset = None, as_json: Json = False) -> None:
+          dataset: Dataset = None, checkpoint_every: CheckpointEvery = None, resume: Resume = False,
+          resume_from: ResumeFrom = None, as_json: Json = False) -> None:
     """Train one experiment and print its results next to the lecture's."""
-    overrides = _overrides(epochs, batch_size, lr, train_size, dataset)
-    _run("train", name, (overrides.apply(get_experiment(name)),), None, seeds, seed, data_dir, out, as_json)
+    _run("train", name, _overrides(epochs, batch_size, lr, train_size, dataset), seeds, seed, data_dir, out,
+         checkpoint_every, _resume_dir(resume, resume_from, out, name), as_json)
 
 
 @app.command()
 @handle_errors
 def compare(group: str, epochs: Epochs = None, seeds: Seeds = 1, seed: Seed = 0, batch_size: BatchSize = None,
             lr: Lr = None, train_size: TrainSize = None, data_dir: DataDir = None, out: Out = Path("runs"),
-            dataset: Dataset = None, as_json: Json = False) -> None:
+            dataset: Dataset = None, checkpoint_every: CheckpointEvery = None, resume: Resume = False,
+            resume_from: ResumeFrom = None, as_json: Json = False) -> None:
     """Run every variant of a lesson and print one comparison table with a verdict."""
-    overrides = _overrides(epochs, batch_size, lr, train_size, dataset)
-    lesson = get_group(group)
-    experiments = tuple(overrides.apply(get_experiment(v)) for v in lesson.variants)
-    _run("compare", group, experiments, lesson, seeds, seed, data_dir, out, as_json)
+    _run("compare", group, _overrides(epochs, batch_size, lr, train_size, dataset), seeds, seed, data_dir, out,
+         checkpoint_every, _resume_dir(resume, resume_from, out, group), as_json)
 
 
 @app.command()
 @handle_errors
-def report(runs: Annotated[list[Path], typer.Argument(help="Run folders, record files, or folders of runs.")],
-           out: Annotated[Path, typer.Option(help="Folder for report.md.")] = Path("reports")) -> None:
-    """Build a Markdown report (ours vs the lecture) from saved run records."""
-    console.print(f"report: {report_module.write_report(runs, out)}")
+def report(runs: Annotated[Optional[list[Path]], typer.Argument(
+               help="Run folders, record files, or folders of runs (default: every run under runs/).")] = None,
+           out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and the pictures.")] = Path("reports")) -> None:
+    """Build a Markdown and a self-contained HTML report (tables, verdicts, curves) from saved runs."""
+    markdown, page = report_module.write_report(runs or [], out)
+    console.print(f"report: {markdown}\nreport: {page}")
 
 
 def _overrides(epochs, batch_size, lr, train_size, dataset) -> runner.Overrides:
@@ -113,12 +158,28 @@ def _overrides(epochs, batch_size, lr, train_size, dataset) -> runner.Overrides:
     return runner.Overrides(epochs, batch_size, lr, train_size, data)
 
 
-def _run(command, name, experiments, group, seeds, seed, data_dir, out, as_json) -> None:
-    if seeds < 1:
-        raise ConfigError(f"--seeds must be a positive integer, got {seeds}")
+def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, name: str) -> Optional[Path]:
+    if resume_from:
+        path = Path(resume_from) if Path(resume_from).is_dir() else out / resume_from
+        if not (path / "record.json").is_file():
+            raise ConfigError(f"no run {resume_from!r} to resume (looked for {path}/record.json)")
+        return path
+    return runner.find_resumable(out, name) if resume else None
+
+
+def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every, resume, as_json) -> None:
+    for flag, value in (("--seeds", seeds), ("--checkpoint-every", checkpoint_every)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
     if as_json:
         to_stderr()
-    request = runner.RunRequest(command, name, experiments, group, tuple(range(seed, seed + seeds)), data_dir, out)
+    if resume:
+        request = runner.resume_request(resume)
+        console.print(f"resuming {request.command} {request.name} in {resume} (with its recorded settings)")
+    else:
+        request = runner.build_request(command, name, overrides, tuple(range(seed, seed + seeds)), data_dir, out,
+                                       checkpoint_every)
+    signal.signal(signal.SIGTERM, _terminate)
     record = runner.run(request)
     console.print(results_table(record))
     if (claims := claims_table(record)) is not None:
@@ -128,7 +189,7 @@ def _run(command, name, experiments, group, seeds, seed, data_dir, out, as_json)
         print(json.dumps(runner.public_summary(record)))
     statuses = {r["status"] for r in record["results"]}
     if "interrupted" in statuses:
-        raise typer.Exit(130)
+        raise typer.Exit(_exit_code_for_interrupt())
     if command == "train" and "diverged" in statuses:
         raise typer.Exit(1)
 

@@ -4,6 +4,7 @@ an interrupted comparison keeps what finished."""
 import dataclasses
 import enum
 import json
+import math
 import os
 import platform
 import tempfile
@@ -26,6 +27,17 @@ def describe(value):
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return getattr(value, "name", type(value).__name__)  # e.g. a task object
+
+
+def finite_or_none(value):
+    """JSON has no NaN: a diverged loss is recorded as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    return value
 
 
 def environment() -> dict:

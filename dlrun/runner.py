@@ -1,8 +1,8 @@
 """`train` and `compare`: resolve experiments, load data once, train each variant with
 live progress, keep a record on disk, and return the JSON-able summary."""
 
-import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -10,13 +10,17 @@ from pathlib import Path
 import jax
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from dlrun import plots
+from dlrun.checkpoints import Checkpointer
 from dlrun.claims import verdict
-from dlrun.config import Experiment, Group, Optimizer
+from dlrun.config import Experiment, Group, get_experiment, get_group
 from dlrun.console import console, notice
 from dlrun.data import DatasetName
-from dlrun.tasks import DataInfo
-from dlrun.records import describe, environment, new_run_dir, write_json_atomic
 from dlrun.engine import structure_key
+from dlrun.errors import DlrunError
+from dlrun.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
+from dlrun.report import load_record
+from dlrun.tasks import DataInfo
 from dlrun.train import INTERRUPTED, VariantResult, compile_count, train_variants
 
 
@@ -49,17 +53,38 @@ class RunRequest:
     seeds: tuple[int, ...]
     data_dir: Path | None
     out: Path
+    overrides: Overrides = Overrides()  # recorded, so --resume rebuilds the same request
+    checkpoint_every: int | None = None  # epochs between checkpoints (default: every 30 s)
+    resume: Path | None = None  # the run folder to continue
 
 
-def finite_or_none(value):
-    """JSON has no NaN: a diverged loss is recorded as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    return value
+def build_request(command: str, name: str, overrides: Overrides, seeds: tuple[int, ...], data_dir: Path | None,
+                  out: Path, checkpoint_every: int | None = None, resume: Path | None = None) -> RunRequest:
+    """Resolve an experiment (train) or a group's variants (compare), with the overrides applied."""
+    group = get_group(name) if command == "compare" else None
+    names = group.variants if group else (name,)
+    experiments = tuple(overrides.apply(get_experiment(n)) for n in names)
+    return RunRequest(command, name, experiments, group, seeds, data_dir, out, overrides, checkpoint_every, resume)
+
+
+def resume_request(run_dir: Path) -> RunRequest:
+    """The request a saved run was started with, set to continue in the same folder."""
+    saved = load_record(run_dir / "record.json")["request"]
+    o = saved["overrides"]
+    overrides = Overrides(o["epochs"], o["batch_size"], o["learning_rate"], o["train_size"],
+                          DatasetName(o["dataset"]) if o["dataset"] else None)
+    data_dir = Path(saved["data_dir"]) if saved["data_dir"] else None
+    return build_request(saved["command"], saved["name"], overrides, tuple(saved["seeds"]), data_dir,
+                         run_dir.parent, saved["checkpoint_every"], run_dir)
+
+
+def find_resumable(out: Path, name: str) -> Path:
+    """The newest run of `name` under `out` that did not finish."""
+    for run_dir in sorted(out.glob(f"*-{name}"), reverse=True):
+        record = run_dir / "record.json"
+        if record.is_file() and not load_record(record).get("complete", True):
+            return run_dir
+    raise DlrunError(f"no unfinished run of {name!r} under {out} to resume")
 
 
 STANDARD_METRICS = ("test_accuracy", "train_accuracy", "test_loss")
@@ -109,19 +134,46 @@ def run(request: RunRequest) -> dict:
         notice(info.notice)
     if (wanted := max(e.train_size for e in request.experiments)) > info.available_train:
         notice(f"train size {wanted:,} asked for, {info.available_train:,} available: training on all of them")
-    run_dir = new_run_dir(request.out, request.name)
-    results: dict[str, VariantResult] = {}
+    run_dir = request.resume or new_run_dir(request.out, request.name)
+    results = finished_results(run_dir) if request.resume else {}
     started, compiled_before = time.time(), compile_count["programs"]
+
+    def save(complete: bool) -> dict:
+        record = _record(request, info, results, run_dir, started) | {"complete": complete}
+        record["programs_compiled"] = compile_count["programs"] - compiled_before
+        write_json_atomic(run_dir / "record.json", record)
+        return record
+
+    save(complete=False)  # from the start, so a run stopped early can be resumed
     with _progress() as progress:
         for batch in plan_batches(request.experiments, batch_variants_default()):
-            for result in _train_batch(batch, loaded, request, run_dir, progress):
+            if all(e.name in results for e in batch):
+                continue  # finished before the resume
+            checkpointer = Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every)
+            for result in _train_batch(batch, loaded, request, run_dir, progress, checkpointer):
                 results[result.variant] = result
-            record = _record(request, info, results, run_dir, started)
-            record["programs_compiled"] = compile_count["programs"] - compiled_before
-            write_json_atomic(run_dir / "record.json", record)
             if any(r.status == INTERRUPTED for r in results.values()):
-                break
+                return save(complete=False)
+            save(complete=False)
+            shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the batch is in the record now
+    record = save(complete=True)
+    plots.save_curves(record, run_dir)
     return record
+
+
+def finished_results(run_dir: Path) -> dict[str, VariantResult]:
+    """Variants a saved run finished (ok or diverged), rebuilt from its record."""
+    record = load_record(run_dir / "record.json")
+    done = {}
+    for r in record["results"]:
+        if r["status"] == INTERRUPTED:
+            continue
+        name = r["variant"]
+        done[name] = VariantResult(
+            name, r["reference"], r["seeds"], r["status"], r["epochs"], r["wall_s"], r["compile_s"],
+            record["data"]["train_size"], record["final_per_seed"][name], record["history"][name], r.get("pictures", []),
+        )
+    return done
 
 
 def _progress() -> Progress:
@@ -129,6 +181,13 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), console=console, transient=False,
     )
+
+
+def _train_size(request: RunRequest, info: DataInfo, results: dict[str, VariantResult]) -> int:
+    """Training examples used (known once a variant trained; held-out validation excluded)."""
+    if results:
+        return next(iter(results.values())).train_size
+    return min(request.experiments[0].train_size, info.available_train)
 
 
 def save_pictures(exp: Experiment, model, data, run_dir: Path) -> list[str]:
@@ -140,7 +199,8 @@ def save_pictures(exp: Experiment, model, data, run_dir: Path) -> list[str]:
         return []
 
 
-def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: Path, progress: Progress) -> list[VariantResult]:
+def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: Path, progress: Progress,
+                 checkpointer: Checkpointer) -> list[VariantResult]:
     tasks = [progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in batch]
     headline = batch[0].task.selection_metric
 
@@ -153,7 +213,7 @@ def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: 
     def on_trained(variant, model, data):
         pictures[variant] = save_pictures(batch[variant], model, data, run_dir)
 
-    results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained)
+    results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained, checkpointer)
     for variant, paths in pictures.items():
         results[variant].pictures = paths
     for task, result in zip(tasks, results):
@@ -174,12 +234,15 @@ def _record(request: RunRequest, info: DataInfo, results: dict[str, VariantResul
     verdicts = [dict(claim=describe(c), verdict=v, evidence=e) for c in claims for v, e in [verdict(c, results)]]
     return finite_or_none({
         "command": request.command, "name": request.name,
-        "data": {"source": info.source, "train_size": next(iter(results.values())).train_size,
+        "data": {"source": info.source, "train_size": _train_size(request, info, results),
                  "test_size": info.test_size, "sha256": info.sha256, "notice": info.notice},
         "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
         "columns": [list(c) for c in task.columns],
         "claims": verdicts,
         "run_dir": str(run_dir),
+        "request": {"command": request.command, "name": request.name, "seeds": list(request.seeds),
+                    "overrides": describe(request.overrides), "checkpoint_every": request.checkpoint_every,
+                    "data_dir": str(request.data_dir) if request.data_dir else None},
         "started": started, "wall_s": round(time.time() - started, 3),
         "environment": environment(),
         "configs": {e.name: describe(e) for e in request.experiments},

@@ -11,10 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
 from dlrun.devices import batch_sharder, configure, data_mesh, replicate
 from dlrun.engine import EpochParts, Hyper, init_states, make_epoch_parts, make_final_eval, make_scan_epoch, structure_key
 from dlrun.errors import ConfigError
+from dlrun.records import finite_or_none
 from dlrun.tasks import TaskData
 
 OK, DIVERGED, INTERRUPTED = "ok", "diverged", "interrupted"
@@ -134,10 +136,12 @@ TrainedCallback = Callable[[int, Any, TaskData], None]  # (variant index, first 
 
 
 def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
-                   on_epoch: VariantCallback | None = None, on_trained: TrainedCallback | None = None) -> list[VariantResult]:
+                   on_epoch: VariantCallback | None = None, on_trained: TrainedCallback | None = None,
+                   checkpointer: Checkpointer | None = None) -> list[VariantResult]:
     """Train experiments that share a structure and data as one batch of replicas
     (variant-major, K seeds each) in one compiled program. `loaded` is what the
-    experiments' task loaded (`task.load`); `on_trained` gets each variant's trained model."""
+    experiments' task loaded (`task.load`); `on_trained` gets each variant's trained model;
+    `checkpointer` saves progress and, when it holds a checkpoint, resumes from it."""
     start = time.perf_counter()
     configure()
     mesh, lead = data_mesh(), experiments[0]
@@ -149,16 +153,17 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
     graphdef, state = init_states(experiments, seeds)
     hyper = jax.tree.map(lambda *h: jnp.stack(h), *(Hyper.of(e) for e in experiments for _ in seeds))
-    state, hyper = replicate((state, hyper), mesh)
+    hyper = replicate(hyper, mesh)
+    first_epoch, active = 0, set(range(len(experiments)))
+    if checkpointer and (saved := checkpointer.restore(state)):
+        first_epoch, state, active = _resume(saved, results)
+    state = replicate(state, mesh)
     program, compile_s = get_program(lead, graphdef, state, data, hyper)
-    try:
-        state = _run_epochs(experiments, program, state, data, hyper, results, on_epoch)
-    except KeyboardInterrupt:
-        for result in results:
-            result.status = INTERRUPTED if result.status == OK else result.status
-    final = jax.device_get(program.final_eval(state, data)) if any(r.epochs for r in results) else {}
+    state = _run_epochs(experiments, program, state, data, hyper, results, on_epoch, first_epoch, active, checkpointer)
+    usable = any(r.epochs for r in results) and not any(leaf.is_deleted() for leaf in jax.tree.leaves(state))
+    final = jax.device_get(program.final_eval(state, data)) if usable else {}
     for v, result in enumerate(results):
-        if result.status != DIVERGED and result.epochs:
+        if result.status != DIVERGED and result.epochs and final:
             result.final = {k: _replicas(a, v, len(seeds)).tolist() for k, a in final.items()}
             result.final |= _host_metrics(experiments[v], graphdef, state, host_data, v, len(seeds))
             if on_trained:
@@ -190,22 +195,48 @@ def _replicas(array, variant: int, k: int) -> np.ndarray:
     return np.asarray(array)[variant * k : (variant + 1) * k]  # [K]
 
 
-def _run_epochs(experiments, program: Program, state, data, hyper, results: list[VariantResult], on_epoch):
-    """Run epochs until every variant has finished, diverged or spent its patience."""
-    k = len(results[0].seeds)
-    active = set(range(len(experiments)))
-    for epoch in range(max(e.epochs for e in experiments)):
-        state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch))
-        metrics, best_epoch = jax.device_get((metrics, state.best_epoch))  # the epoch's one transfer
-        for v in sorted(active):
-            mine = {name: _replicas(m, v, k) for name, m in metrics.items()}
-            if on_epoch:
-                on_epoch(v, epoch, mine)
-            if not _record_epoch(experiments[v], results[v], epoch, mine, _replicas(best_epoch, v, k)):
-                active.discard(v)
-        if not active:
-            break
+def _resume(saved, results: list[VariantResult]) -> tuple[int, Any, set[int]]:
+    """Put a checkpoint's history back into the results; returns (next epoch, state, active)."""
+    epoch, state, progress = saved
+    for result, done in zip(results, progress["results"]):
+        result.history, result.epochs, result.status = done["history"], done["epochs"], done["status"]
+    return epoch + 1, state, {v for v, done in enumerate(progress["results"]) if done["active"]}
+
+
+def _save(checkpointer: Checkpointer, epoch: int, state, results: list[VariantResult], active: set[int]) -> None:
+    progress = [dict(history=r.history, epochs=r.epochs, status=r.status, active=v in active) for v, r in enumerate(results)]
+    checkpointer.save(epoch, state, finite_or_none({"results": progress}))
+
+
+def _run_epochs(experiments, program: Program, state, data, hyper, results: list[VariantResult], on_epoch,
+                first_epoch: int, active: set[int], checkpointer: Checkpointer | None):
+    """Run epochs until every variant has finished, diverged or spent its patience. Ctrl-C
+    or SIGTERM marks the unfinished variants interrupted and returns the last state."""
+    try:
+        for epoch in range(first_epoch, max(e.epochs for e in experiments)):
+            state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch))
+            host = jax.device_get((metrics, state.best_epoch))  # the epoch's one transfer
+            _record_variants(experiments, results, on_epoch, epoch, active, *host)
+            if not active:
+                break
+            if checkpointer and checkpointer.due(epoch):
+                _save(checkpointer, epoch, state, results, active)
+    except KeyboardInterrupt:
+        for v in active:
+            results[v].status = INTERRUPTED
     return state
+
+
+def _record_variants(experiments, results: list[VariantResult], on_epoch, epoch: int, active: set[int],
+                     metrics: dict, best_epoch: np.ndarray) -> None:
+    """Record each active variant's slice [K] of the epoch's metrics [R]; drop the finished."""
+    k = len(results[0].seeds)
+    for v in sorted(active):
+        mine = {name: _replicas(m, v, k) for name, m in metrics.items()}
+        if on_epoch:
+            on_epoch(v, epoch, mine)
+        if not _record_epoch(experiments[v], results[v], epoch, mine, _replicas(best_epoch, v, k)):
+            active.discard(v)
 
 
 def _record_epoch(exp: Experiment, result: VariantResult, epoch: int, metrics: dict, best_epoch: np.ndarray) -> bool:

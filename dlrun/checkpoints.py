@@ -1,0 +1,68 @@
+"""Checkpoints (orbax) of a batch of replicas, so an interrupted run can be resumed and
+end with the same numbers as an uninterrupted one (data order and dropout keys depend only
+on seed and epoch, so the continuation replays exactly)."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import jax
+
+from dlrun.errors import DlrunError
+from dlrun.records import write_json_atomic
+
+CHECKPOINT_EVERY_S = 30.0  # long runs only: a short run never pays for orbax
+
+
+class Checkpointer:
+    """Saves the training state every `every_epochs` epochs, or after `every_s` seconds,
+    under `folder/epoch_<n>/`; `epoch_<n>.json` (written last) marks it complete."""
+
+    def __init__(self, folder: Path, every_epochs: int | None = None, every_s: float = CHECKPOINT_EVERY_S):
+        self.folder, self.every_epochs, self.every_s = folder, every_epochs, every_s
+        self._last_save = time.monotonic()
+
+    def due(self, epoch: int) -> bool:
+        if self.every_epochs:
+            return (epoch + 1) % self.every_epochs == 0
+        return time.monotonic() - self._last_save >= self.every_s
+
+    def save(self, epoch: int, state, progress: dict) -> None:
+        """Write the state, then the marker; then drop older checkpoints."""
+        import orbax.checkpoint as ocp  # imported only when a run is long enough to save
+
+        path = self.folder / f"epoch_{epoch}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(path, ignore_errors=True)  # a half-written one from a killed run
+            checkpointer = ocp.StandardCheckpointer()
+            checkpointer.save(path.absolute(), jax.device_get(state))
+            checkpointer.wait_until_finished()
+        except OSError as e:
+            raise DlrunError(f"could not write the checkpoint {path}: {e.strerror or e}") from None
+        write_json_atomic(self.folder / f"epoch_{epoch}.json", {"epoch": epoch, **progress})
+        for old in self._complete():
+            if old != epoch:
+                (self.folder / f"epoch_{old}.json").unlink(missing_ok=True)
+                shutil.rmtree(self.folder / f"epoch_{old}", ignore_errors=True)
+        self._last_save = time.monotonic()
+
+    def _complete(self) -> list[int]:
+        """Epochs with a finished checkpoint (marker and state both present)."""
+        markers = self.folder.glob("epoch_*.json") if self.folder.is_dir() else []
+        epochs = [int(m.stem.split("_")[1]) for m in markers]
+        return sorted(e for e in epochs if (self.folder / f"epoch_{e}").is_dir())
+
+    def restore(self, target):
+        """(epoch, state shaped like `target`, progress) of the latest checkpoint, or None."""
+        complete = self._complete()
+        if not complete:
+            return None
+        import orbax.checkpoint as ocp
+
+        epoch = complete[-1]
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+        state = ocp.StandardCheckpointer().restore((self.folder / f"epoch_{epoch}").absolute(), abstract)
+        progress = json.loads((self.folder / f"epoch_{epoch}.json").read_text())
+        return epoch, state, progress
