@@ -20,9 +20,9 @@ def to_stderr() -> None:
 
 def notice(message: str) -> None:
     """A visible, yellow one-line notice (e.g. the data came from a small sample)."""
-    console.print(f"[yellow]notice:[/] {message}")
+    console.print(f"[yellow]notice:[/] {message}", soft_wrap=True)
 
 
 def error(message: str) -> None:
     """A one-line error on stderr, whatever the console is writing to."""
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}")
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)

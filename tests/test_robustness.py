@@ -1,0 +1,158 @@
+"""Runs that survive faults and bad input: resume, signals, unwritable or full disks,
+divergence inside a comparison, debug tracebacks; and the scale-out paths (several
+devices, the persistent compilation cache), each checked in a fresh process."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dlrun import records, runner
+from dlrun import train as train_module
+from dlrun.cli import app
+
+DLRUN = [sys.executable, "-m", "dlrun.cli"]
+SMALL = runner.Overrides(epochs=4, train_size=600)
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    full = runner.run(runner.build_request("compare", "regularization", SMALL, (0, 1), None, tmp_path / "a"))
+    record_epoch, calls = train_module._record_epoch, {"n": 0}
+
+    def interrupt_on_the_sixth_epoch_record(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:  # second variant, second epoch: after its epoch-0 checkpoint
+            raise KeyboardInterrupt
+        return record_epoch(*args)
+
+    monkeypatch.setattr(train_module, "_record_epoch", interrupt_on_the_sixth_epoch_record)
+    out = tmp_path / "b"
+    part = runner.run(runner.build_request("compare", "regularization", SMALL, (0, 1), None, out, checkpoint_every=1))
+    assert [r["status"] for r in part["results"]] == ["ok", "interrupted"] and not part["complete"]
+    monkeypatch.setattr(train_module, "_record_epoch", record_epoch)
+    resumed = runner.run(runner.resume_request(runner.find_resumable(out, "regularization")))
+    assert resumed["complete"] and resumed["run_dir"] == part["run_dir"]
+    for a, b in zip(full["results"], resumed["results"]):
+        assert (a["variant"], a["epochs"], a["status"]) == (b["variant"], b["epochs"], b["status"])
+        assert a["test_accuracy"] == b["test_accuracy"] and a["test_loss"] == b["test_loss"]
+    assert not (Path(part["run_dir"]) / "checkpoints" / "mnist-relu-3layer-weight-decay").exists()
+
+
+def test_resume_without_an_unfinished_run_is_a_clear_error(tmp_path):
+    result = run_cli("train", "mnist-relu-3layer", "--resume", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "no unfinished run of 'mnist-relu-3layer'" in result.output and "Traceback" not in result.output
+
+
+def test_sigterm_keeps_finished_epochs_and_exits_143(tmp_path):
+    env = dict(os.environ, DLRUN_NO_TFDS="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
+    args = ["train", "mnist-relu-3layer", "--epochs", "10000", "--train-size", "300", "--batch-size", "100",
+            "--checkpoint-every", "1", "--out", str(tmp_path)]
+    process = subprocess.Popen(DLRUN + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("*/checkpoints/*/epoch_*.json")) and time.time() < deadline:
+        time.sleep(0.2)  # training is under way once the first checkpoint is complete
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143
+    record = json.loads(next(tmp_path.glob("*/record.json")).read_text())
+    (result,) = record["results"]
+    assert result["status"] == "interrupted" and result["epochs"] >= 1 and not record["complete"]
+    assert not list(tmp_path.rglob("*.tmp"))  # nothing half-written
+
+
+def test_unwritable_out_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(blocker / "runs"))
+    assert result.exit_code == 1
+    assert "cannot create the run folder" in result.output and "Traceback" not in result.output
+
+
+def test_disk_full_while_writing_a_record_is_reported_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(records.os, "fsync", disk_full)
+    result = run_cli("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(tmp_path))
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("record.json"))
+
+
+def test_a_diverging_variant_leaves_the_others_of_a_comparison_intact(tmp_path):
+    from dataclasses import replace
+
+    from dlrun.config import get_experiment
+
+    sane = replace(get_experiment("mnist-relu-3layer"), epochs=2, train_size=500)
+    wild = replace(sane, name="wild", optimizer=replace(sane.optimizer, learning_rate=1e6))
+    request = runner.RunRequest("compare", "mixed", (wild, sane), None, (0,), None, tmp_path)
+    record = runner.run(request)
+    by_name = {r["variant"]: r for r in record["results"]}
+    assert by_name["wild"]["status"] == "diverged" and by_name["wild"]["test_accuracy"] is None
+    assert by_name["mnist-relu-3layer"]["status"] == "ok" and by_name["mnist-relu-3layer"]["test_accuracy"] > 0.5
+    alone = runner.run(runner.RunRequest("train", "sane", (sane,), None, (0,), None, tmp_path))
+    assert alone["results"][0]["test_accuracy"] == by_name["mnist-relu-3layer"]["test_accuracy"]
+
+
+def test_internal_errors_are_one_line_unless_debug(tmp_path, monkeypatch):
+    def broken(request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner, "run", broken)
+    quiet = run_cli("train", "mnist-relu-3layer", "--out", str(tmp_path))
+    assert quiet.exit_code == 1 and "internal error: RuntimeError: boom" in quiet.output
+    assert "Traceback" not in quiet.output
+    loud = run_cli("--debug", "train", "mnist-relu-3layer", "--out", str(tmp_path))
+    assert isinstance(loud.exception, RuntimeError)
+
+
+@pytest.mark.parametrize("content, message", [(None, "does not exist"), (b"", "")])
+def test_bad_data_dir_is_a_clear_error(tmp_path, content, message):
+    data_dir = tmp_path / "data"
+    if content is not None:
+        (data_dir / "mnist").mkdir(parents=True)
+        (data_dir / "mnist" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 12)
+    result = run_cli("train", "mnist-relu-3layer", "--epochs", "1", "--data-dir", str(data_dir), "--out", str(tmp_path))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(data_dir) in result.output and message in result.output
+
+
+def _dlrun_json(args: list[str], env: dict) -> dict:
+    done = subprocess.run(DLRUN + args + ["--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_four_devices_match_the_single_device_run(tmp_path):
+    args = ["train", "mnist-relu-3layer-noisy-dropout", "--epochs", "2", "--train-size", "800",
+            "--seeds", "2", "--out", str(tmp_path)]
+    env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
+    one = _dlrun_json(args, env)
+    four = _dlrun_json(args, env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    record = json.loads((Path(four["run_dir"]) / "record.json").read_text())
+    assert record["environment"]["device_count"] == 4
+    for key in ("test_accuracy", "train_accuracy", "test_loss"):
+        assert four["results"][0][key] == pytest.approx(one["results"][0][key], abs=1e-4)
+
+
+def test_a_second_run_loads_its_programs_from_the_persistent_cache(tmp_path):
+    env = dict(os.environ, DLRUN_NO_TFDS="1", XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    args = ["train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "300", "--out", str(tmp_path)]
+    cache = tmp_path / "xdg" / "dlrun" / "jax"
+    _dlrun_json(args, env)
+    entries = sorted(p.name for p in cache.iterdir())
+    assert any("epoch" in name or "jit" in name for name in entries)
+    _dlrun_json(args, env)
+    assert sorted(p.name for p in cache.iterdir()) == entries  # nothing new compiled
