@@ -1,10 +1,11 @@
-"""Learning curves as a PNG beside each run record: train/test accuracy and loss per
-epoch, one colour per variant, the mean over seeds with a min-max band, and the
+"""Learning curves as a PNG beside each run record: per epoch, one row of panels per
+measured quantity (accuracy, loss, or a family's own), train on the left and test on the
+right; one colour per variant, the mean over seeds with a min-max band, and the
 lecture's number as a dotted line in the variant's colour.
 
 Everything is read from the record dict, so `dlrun report` can redraw the curves of an
-old run. matplotlib is imported only here, inside the functions that draw: `dlrun list`
-and the training commands must not pay for it before they have results to show.
+old run. matplotlib is imported only inside the functions that draw: `dlrun list` and
+the training commands must not pay for it before they have results to show.
 """
 
 import warnings
@@ -16,8 +17,10 @@ from dlrun.console import notice
 
 CURVES_NAME = "curves.png"
 DPI = 110
-# (metric in the history, row, column): accuracy on top, loss below; train left, test right.
-PANELS = (("train_accuracy", 0, 0), ("test_accuracy", 0, 1), ("train_loss", 1, 0), ("test_loss", 1, 1))
+SPLITS = ("train", "test")  # the panel columns; "val_*" is early stopping's bookkeeping
+MAX_ROWS = 4
+CORE = ("accuracy", "loss")
+DEFAULT_HEADLINE = "test_accuracy"
 STYLE = {
     "font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold", "axes.labelsize": 10,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
@@ -31,21 +34,33 @@ def save_curves(record: dict, run_dir: Path) -> Path | None:
     try:
         return write_curves(record, Path(run_dir) / CURVES_NAME)
     except Exception as e:  # noqa: BLE001 - any failure here is only worth a notice
-        notice(f"learning curves not saved ({type(e).__name__}: {e}); the run record is complete")
+        notice(f"learning curves not saved ({type(e).__name__}: {e}); the results are unaffected")
         return None
 
 
 def write_curves(record: dict, path: Path) -> Path | None:
     """Draw and save the figure; None when the record has no per-epoch metrics to draw."""
     history = {v: h for v, h in (record.get("history") or {}).items() if h}
-    if not any(_series(h, metric) is not None for h in history.values() for metric, *_ in PANELS):
+    rows = metric_rows(record, history)
+    if not rows:
         return None
     import matplotlib
 
     with matplotlib.rc_context(STYLE):
-        figure = _figure(record, history)
+        figure = _figure(record, history, rows)
         figure.savefig(path, dpi=DPI, facecolor="white")
     return path
+
+
+def metric_rows(record: dict, history: dict[str, list[dict]]) -> list[str]:
+    """The quantities to draw ("accuracy", "loss", ...): those named in the history as
+    train_X or test_X, in the order of the record's table columns (headline first), then
+    accuracy and loss, then a family's extras (per-layer gradient norms...) up to MAX_ROWS."""
+    keys = {key for h in history.values() for epoch in h for key in epoch}
+    found = {key.split("_", 1)[1] for key in keys if key.split("_", 1)[0] in SPLITS and "_" in key}
+    preferred = [key.split("_", 1)[1] for key, *_ in record.get("columns") or [] if "_" in key]
+    ordered = [s for s in dict.fromkeys([*preferred, *CORE]) if s in found] + sorted(found - {*preferred, *CORE})
+    return ordered[:MAX_ROWS]
 
 
 def _series(history: list[dict], metric: str) -> np.ndarray | None:
@@ -61,37 +76,39 @@ def _series(history: list[dict], metric: str) -> np.ndarray | None:
     return values
 
 
-def _figure(record: dict, history: dict[str, list[dict]]):
+def _figure(record: dict, history: dict[str, list[dict]], rows: list[str]):
     from matplotlib.figure import Figure
 
-    rows_of_legend = -(-(len(history) + 1) // _legend_columns(history))
-    figure = Figure(figsize=(11, 6.8 + 0.25 * rows_of_legend), layout="constrained")
-    axes = figure.subplots(2, 2, sharex=True, sharey="row")
-    colours = _colours(len(history))
+    columns = _legend_columns(history)
+    legend_rows = -(-(len(history) + 1) // columns)
+    figure = Figure(figsize=(11, 0.9 + 3.0 * len(rows) + 0.25 * legend_rows), layout="constrained")
+    axes = figure.subplots(len(rows), 2, sharex=True, sharey="row", squeeze=False)
     status = {r["variant"]: r.get("status", "ok") for r in record.get("results", [])}
     reference = {r["variant"]: r.get("reference") for r in record.get("results", [])}
+    panels = [(f"{split}_{stem}", axes[i, j]) for i, stem in enumerate(rows) for j, split in enumerate(SPLITS)]
+    headline = ((record.get("columns") or [[DEFAULT_HEADLINE]])[0])[0]
     marks: list[tuple] = []
-    handles = [_draw_variant(axes, history[v], colours[i], reference.get(v), status.get(v, "ok"), v, marks)
-               for i, v in enumerate(history)]
-    _finish_axes(axes, max(map(len, history.values())), [h for v, h in history.items() if status.get(v) != "diverged"])
+    handles = [_draw_variant(panels, history[v], colour, (headline, reference.get(v)), status.get(v, "ok"), v, marks)
+               for v, colour in zip(history, _colours(len(history)))]
+    ok = [h for v, h in history.items() if status.get(v) != "diverged"]
+    _finish_axes(axes, rows, max(map(len, history.values())), ok)
     _mark_divergence(marks)
     if any(reference.get(v) is not None for v in history):
         handles.append(axes[0, 1].plot([], [], ls=":", lw=1.6, color="0.35", label="the lecture's number")[0])
-    figure.legend(handles=handles, loc="outside lower center", ncol=_legend_columns(history),
-                  title=_legend_title(record, history))
-    figure.suptitle(_title(record), fontsize=13, fontweight="bold")
+    figure.legend(handles=handles, loc="outside lower center", ncol=columns, title=_legend_title(record, history))
+    figure.suptitle(f"{record.get('command', 'run')} {record.get('name', '')}: learning curves",
+                    fontsize=13, fontweight="bold")
     return figure
 
 
-def _draw_variant(axes, history: list[dict], colour, reference: float | None, status: str, variant: str,
-                  marks: list[tuple]):
+def _draw_variant(panels, history: list[dict], colour, reference: tuple[str, float | None], status: str,
+                  variant: str, marks: list[tuple]):
     """Mean line, min-max band, a cross where a diverged run stopped, the dotted reference."""
     line = None
-    for metric, row, column in PANELS:
-        values = _series(history, metric)
-        if values is None:
+    for metric, ax in panels:
+        if (values := _series(history, metric)) is None:
             continue
-        ax, epochs = axes[row, column], np.arange(1, len(values) + 1)
+        epochs = np.arange(1, len(values) + 1)
         with warnings.catch_warnings():  # an epoch where every seed diverged is all-NaN
             warnings.simplefilter("ignore", RuntimeWarning)
             mean, low, high = np.nanmean(values, 1), np.nanmin(values, 1), np.nanmax(values, 1)
@@ -101,28 +118,58 @@ def _draw_variant(axes, history: list[dict], colour, reference: float | None, st
         if status == "diverged" and np.isfinite(mean).any():
             last = np.flatnonzero(np.isfinite(mean))[-1]
             marks.append((ax, epochs[last], mean[last], colour))
-        if metric == "test_accuracy" and reference is not None:
-            ax.axhline(reference, color=colour, ls=":", lw=1.6)
-    if line is not None:
-        line.set_label(variant if status == "ok" else f"{variant} ({status})")
-    return line if line is not None else axes[0, 0].plot([], [], color=colour, label=variant)[0]
+        if metric == reference[0] and reference[1] is not None:
+            ax.axhline(reference[1], color=colour, ls=":", lw=1.6)
+    if line is None:  # nothing measured: still in the legend, so the variant is not silently missing
+        line = panels[0][1].plot([], [], color=colour)[0]
+    line.set_label(variant if status == "ok" else f"{variant} ({status})")
+    return line
 
 
-def _finish_axes(axes, epochs: int, ok: list[list[dict]]) -> None:
+def _finish_axes(axes, rows: list[str], epochs: int, ok: list[list[dict]]) -> None:
+    """Titles and labels; accuracies kept in [0, 1], losses on a log scale."""
     from matplotlib.ticker import MaxNLocator
 
-    axes[0, 0].set_title("train")
-    axes[0, 1].set_title("test")
-    axes[0, 0].set_ylabel("accuracy")
-    for ax in axes[1]:
+    for ax, split in zip(axes[0], SPLITS):
+        ax.set_title(split)
+    for ax in axes[-1]:
         ax.set_xlabel("epoch")
     axes[0, 0].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     if epochs <= 3:  # a short run: a little room around whole epochs
         axes[0, 0].set_xlim(0.5, epochs + 0.5)
-    low, high = axes[0, 0].get_ylim()
-    axes[0, 0].set_ylim(max(low, 0.0), min(high, 1.005))  # accuracy lives in [0, 1]
-    losses = [_series(h, m) for h in ok for m in ("train_loss", "test_loss")]
-    _scale_loss(axes[1], np.concatenate([v.ravel() for v in losses if v is not None] or [np.array([np.nan])]))
+    for row, stem in zip(axes, rows):
+        row[0].set_ylabel(stem.replace("_", " "))
+        if "accuracy" in stem:
+            low, high = row[0].get_ylim()
+            row[0].set_ylim(max(low, 0.0), min(high, 1.005))
+        elif "loss" in stem:
+            healthy = [_series(h, f"{split}_{stem}") for h in ok for split in SPLITS]
+            _scale_loss(row, np.concatenate([v.ravel() for v in healthy if v is not None] or [np.array([np.nan])]))
+        for ax, split in zip(row, SPLITS):
+            if not ax.get_lines():  # e.g. a quantity only measured on the test set
+                ax.text(0.5, 0.5, f"not measured on {split}", ha="center", va="center", color="0.5", transform=ax.transAxes)
+
+
+def _scale_loss(row, healthy: np.ndarray) -> None:
+    """Log scale when losses span a wide range: square error (~0.09) and cross-entropy
+    (~2.3) share the row. A run that
+    exploded before diverging would stretch the axis over decades, so the top is capped
+    near what the healthy runs reached."""
+    healthy = healthy[np.isfinite(healthy)]
+    drawn = np.concatenate([np.asarray(line.get_ydata(), float) for ax in row for line in ax.get_lines()] or [[np.nan]])
+    drawn = drawn[np.isfinite(drawn)]
+    if not drawn.size or drawn.min() <= 0 or drawn.max() < 5 * drawn.min():  # within a factor 5, linear reads better
+        return
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax = row[0]  # the row shares its y axis: setting one sets both
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{ax.get_ylabel()} (log scale)")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1 0.2 0.5 1 2, not only powers of 10
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    if healthy.size and ax.get_ylim()[1] > 20 * healthy.max():
+        ax.set_ylim(top=20 * healthy.max())
 
 
 def _mark_divergence(marks: list[tuple]) -> None:
@@ -131,26 +178,6 @@ def _mark_divergence(marks: list[tuple]) -> None:
     for ax, epoch, value, colour in marks:
         low, high = ax.get_ylim()
         ax.plot(epoch, min(max(value, low), high), marker="X", ms=11, color=colour, mec="white", clip_on=False, zorder=5)
-
-
-def _scale_loss(row, ok_losses: np.ndarray) -> None:
-    """Log scale: square error (~0.09) and cross-entropy (~2.3) share the row. A run that
-    exploded before diverging would stretch the axis over decades, so the top is capped
-    near what the healthy runs reached."""
-    ok_losses = ok_losses[np.isfinite(ok_losses)]
-    drawn = [np.asarray(line.get_ydata(), float) for ax in row for line in ax.get_lines()]
-    all_positive = all((y[np.isfinite(y)] > 0).all() for y in drawn)
-    ax = row[0]  # the row shares its y axis: setting one sets both
-    if all_positive:
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1 0.2 0.5 1 2, not just powers of 10
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_ylabel("loss (log scale)" if all_positive else "loss")
-    if ok_losses.size and ax.get_ylim()[1] > 20 * ok_losses.max():
-        ax.set_ylim(top=20 * ok_losses.max())
 
 
 def _colours(n: int) -> list:
@@ -176,7 +203,3 @@ def _legend_title(record: dict, history: dict[str, list[dict]]) -> str:
     if not data:
         return spread
     return f"{data.get('source', '?')} · {data.get('train_size', 0):,} train / {data.get('test_size', 0):,} test · {spread}"
-
-
-def _title(record: dict) -> str:
-    return f"{record.get('command', 'run')} {record.get('name', '')}: learning curves"

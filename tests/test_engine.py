@@ -13,12 +13,12 @@ import optax
 import pytest
 from flax import nnx
 
-from dlrun import engine
+from dlrun import engine, tasks
 from dlrun.config import EarlyStopping, Optimizer
 from dlrun.errors import ConfigError
 from dlrun.losses import cross_entropy
 from dlrun.models import MAXOUT, RELU, SIGMOID, Activation, MLPConfig, dropout, width_for_params
-from dlrun.train import DIVERGED, OK, check_settings, place_data, train
+from dlrun.train import DIVERGED, OK, check_settings, train, train_variants
 
 # --------------------------------------------------------------------------- models
 
@@ -97,45 +97,51 @@ def _leaves(state) -> list[np.ndarray]:
 
 
 def test_variants_differing_only_in_activation_start_from_identical_weights(tiny):
-    _, relu = engine.init_params(tiny(model=MLPConfig(hidden=(32,), activation=RELU)), 3)
-    _, sigmoid = engine.init_params(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID)), 3)
+    relu = engine.init_params(tiny(model=MLPConfig(hidden=(32,), activation=RELU)), 3)[1]
+    sigmoid = engine.init_params(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID)), 3)[1]
     for a, b in zip(_leaves(relu), _leaves(sigmoid), strict=True):
         np.testing.assert_array_equal(a, b)
-    _, other_seed = engine.init_params(tiny(), 4)
+    other_seed = engine.init_params(tiny(), 4)[1]
     assert any(not np.array_equal(a, b) for a, b in zip(_leaves(relu), _leaves(other_seed)))
 
 
 # --------------------------------------------------------------------------- one epoch, by hand
 
 
+def _first_epoch(exp, images, n_train: int):
+    """Seed 0's first epoch through the engine's own program, without vmap."""
+    data = tasks.place_images(exp, images)
+    graphdef, states = engine.init_states([exp], [0])
+    state = jax.tree.map(lambda a: a[0], states)
+    epoch = jax.jit(engine.make_scan_epoch(engine.make_epoch_parts(exp, graphdef, n_train, lambda a: a)))
+    new_state, metrics = epoch(state, data, engine.Hyper.of(exp), jnp.int32(0))
+    return graphdef, data, new_state, metrics
+
+
 @pytest.mark.parametrize("batch_size, updates", [(None, 1), (50, 4), (64, 3)])
 def test_an_epoch_does_one_update_per_full_batch(tiny, images, batch_size, updates):
     """200 examples: full batch -> 1 update, batches of 50 -> 4, of 64 -> 3 (remainder dropped)."""
-    exp = tiny(batch_size=batch_size, train_size=200)
-    data = place_data(exp, images)
-    graphdef, states = engine.init_states([exp], [0])
-    state = jax.tree.map(lambda a: a[0], states)
-    hyper = engine.Hyper.of(exp)
-    new_state, _ = jax.jit(engine.make_epoch_fn(exp, graphdef, 200))(state, data, hyper, jnp.int32(0))
-    assert int(new_state.opt_state.count) == updates
+    _, _, state, _ = _first_epoch(tiny(batch_size=batch_size, train_size=200), images, 200)
+    assert int(state.opt_state.count) == updates
 
 
 def test_full_batch_epoch_equals_one_manual_gradient_step(tiny, images):
     lr = 0.1
     exp = tiny(batch_size=None, train_size=200, optimizer=Optimizer(optax.sgd, lr))
-    data = place_data(exp, images)
-    graphdef, states = engine.init_states([exp], [0])
-    state = jax.tree.map(lambda a: a[0], states)
-    hyper = engine.Hyper.of(exp)
-    new_state, metrics = jax.jit(engine.make_epoch_fn(exp, graphdef, 200))(state, data, hyper, jnp.int32(0))
+    graphdef, data, new_state, metrics = _first_epoch(exp, images, 200)
 
-    _, params = engine.init_params(exp, 0)
-    x = data.x_train.astype(jnp.float32) / 255.0
-    loss, grads = jax.value_and_grad(lambda p: cross_entropy(nnx.merge(graphdef, p)(x), data.y_train))(params)
+    _, params, rest = engine.init_params(exp, 0)
+    x, y = data.train
+    x = jnp.asarray(x, jnp.float32) / 255.0
+
+    def loss(p):
+        return cross_entropy(nnx.merge(graphdef, p, rest)(x), y)
+
+    value, grads = jax.value_and_grad(loss)(params)
     expected = jax.tree.map(lambda w, g: w - lr * g, params, grads)
     for got, want in zip(_leaves(new_state.params), _leaves(expected), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    assert float(metrics.train_loss) == pytest.approx(float(loss), rel=1e-5)  # loss before the step
+    assert float(metrics["train_loss"]) == pytest.approx(float(value), rel=1e-5)  # loss before the step
     assert not np.allclose(_leaves(new_state.params)[0], _leaves(params)[0])  # it did move
 
 
@@ -195,6 +201,21 @@ def test_vmapped_seeds_equal_separate_runs(base_runs, seed_index):
             assert h_together[key] == pytest.approx(value, abs=1e-5), key
 
 
+def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_runs):
+    """Variants that differ only in traced numbers (here the learning rate) can train as
+    replicas of one program; each must get exactly what it gets alone."""
+    slow = tiny(name="tiny-slow", optimizer=Optimizer(optax.sgd, 0.03))
+    fast_batched, slow_batched = train_variants([tiny(), slow], images, [0, 1])
+    slow_alone = train(slow, images, [0, 1])
+    for batched, alone in ((fast_batched, base_runs["pair"]), (slow_batched, slow_alone)):
+        for key, values in alone.final.items():
+            assert batched.final[key] == pytest.approx(values, abs=1e-5), key
+        np.testing.assert_allclose([h["train_loss"] for h in batched.history],
+                                   [h["train_loss"] for h in alone.history], atol=1e-5)
+    for slow_loss, fast_loss in zip(slow_batched.final["train_loss"], fast_batched.final["train_loss"], strict=True):
+        assert slow_loss > fast_loss  # each variant trained with its own rate
+
+
 def test_epoch_program_is_traced_once_per_run(tiny, images):
     """Count Python calls of the loss (it only runs while JAX traces): none may happen
     after the first epoch, so later epochs reuse the compiled program."""
@@ -206,7 +227,7 @@ def test_epoch_program_is_traced_once_per_run(tiny, images):
 
     seen = []
     result = train(tiny(loss=counting_loss, epochs=4), images, [0],
-                   on_epoch=lambda epoch, metrics: seen.append((epoch, len(calls), float(metrics.train_loss[0]))))
+                   on_epoch=lambda epoch, metrics: seen.append((epoch, len(calls), float(metrics["train_loss"][0]))))
     assert result.status == OK
     assert [epoch for epoch, _, _ in seen] == [0, 1, 2, 3]
     counts = {count for _, count, _ in seen}
@@ -262,7 +283,7 @@ def test_early_stopping_stops_when_patience_is_spent_and_keeps_the_best_weights(
     assert result.train_size == 300  # 400 minus the 25% validation split
     assert result.status == OK
     assert result.epochs < 30
-    best_val = [h["val_accuracy"][0] for h in result.history]  # best validation accuracy so far
+    best_val = [h["val_score"][0] for h in result.history]  # best validation accuracy so far
     best_epoch = best_val.index(max(best_val))
     assert result.epochs - 1 - best_epoch == patience  # stopped exactly when patience ran out
     # Final metrics come from the best epoch's weights, not from the last epoch's.
@@ -278,24 +299,24 @@ def _kernel_norm(params) -> float:
                          if path[-1] == "kernel"))
 
 
+def _zero_gradient_loss(logits, labels):
+    return 0.0 * jnp.sum(logits)  # module level: the three cases below share one compiled program
+
+
 @pytest.mark.parametrize("weight_decay, decay_lr", [(0.0, False), (0.05, False), (0.05, True)])
 def test_weight_decay_shrinks_weights_by_the_hand_computed_factor(tiny, images, weight_decay, decay_lr):
     """With a loss whose gradient is zero, SGD with L2 coefficient wd multiplies every
     weight by (1 - lr_t * wd) per step: 8 steps per epoch (400 / 50), 2 epochs, and
     lr_t = 0.1 / sqrt(1 + epoch) when the learning rate decays."""
     lr, epochs, steps = 0.1, 2, 8
-
-    def zero_gradient_loss(logits, labels):
-        return 0.0 * jnp.sum(logits)
-
-    exp = tiny(loss=zero_gradient_loss, weight_decay=weight_decay, epochs=epochs,
+    exp = tiny(loss=_zero_gradient_loss, weight_decay=weight_decay, epochs=epochs,
                optimizer=Optimizer(optax.sgd, lr, lr_decay=1.0 if decay_lr else 0.0))
     result = train(exp, images, [0])
     factor = 1.0
     for epoch in range(epochs):
         lr_t = lr / math.sqrt(1 + epoch) if decay_lr else lr
         factor *= (1 - lr_t * weight_decay) ** steps
-    _, params = engine.init_params(exp, 0)
+    params = engine.init_params(exp, 0)[1]
     assert result.final["weight_norm"][0] == pytest.approx(_kernel_norm(params) * factor, rel=1e-5)
 
 
@@ -327,13 +348,13 @@ def test_test_noise_changes_test_accuracy_but_not_training(tiny, images, base_ru
 
 
 def test_test_noise_is_the_same_noisy_test_set_every_run(tiny, images):
-    a = place_data(tiny(test_noise=1.0), images)
-    b = place_data(tiny(test_noise=1.0), images)
-    clean = place_data(tiny(), images)
-    np.testing.assert_array_equal(np.asarray(a.x_eval), np.asarray(b.x_eval))
-    diff = np.asarray(a.x_eval) - np.asarray(clean.x_eval)
+    a = tasks.place_images(tiny(test_noise=1.0), images)
+    b = tasks.place_images(tiny(test_noise=1.0), images)
+    clean = tasks.place_images(tiny(), images)
+    np.testing.assert_array_equal(a.eval[0], b.eval[0])
+    diff = a.eval[0] - clean.eval[0]
     assert diff.std() == pytest.approx(1.0, rel=0.02)  # each pixel ~ N(pixel, 1)
-    np.testing.assert_array_equal(np.asarray(a.x_train), np.asarray(clean.x_train))
+    np.testing.assert_array_equal(a.train[0], clean.train[0])
 
 
 # --------------------------------------------------------------------------- bad settings
@@ -362,5 +383,5 @@ def test_early_stopping_split_counts_against_the_batch_size(tiny):
 
 
 def test_empty_training_subset_is_a_config_error(tiny, images):
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="train size must be at least 1"):
         train(tiny(train_size=0), images, [0])
