@@ -13,7 +13,7 @@ import typer
 from dlrun import catalog, runner
 from dlrun import report as report_module
 from dlrun import runs as runs_module
-from dlrun.console import console, error, to_stderr
+from dlrun.console import console, error, output_to_stderr
 from dlrun.data import DatasetName
 from dlrun.errors import ConfigError, DlrunError
 from dlrun.tables import claims_table, results_table
@@ -171,20 +171,19 @@ def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every,
     for flag, value in (("--seeds", seeds), ("--checkpoint-every", checkpoint_every)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
-    if as_json:
-        to_stderr()
-    if resume:
-        request = runner.resume_request(resume)
-        console.print(f"resuming {request.command} {request.name} in {resume} (with its recorded settings)")
-    else:
-        request = runner.build_request(command, name, overrides, tuple(range(seed, seed + seeds)), data_dir, out,
-                                       checkpoint_every)
-    signal.signal(signal.SIGTERM, _terminate)
-    record = runner.run(request)
-    console.print(results_table(record))
-    if (claims := claims_table(record)) is not None:
-        console.print(claims)
-    console.print(f"record: {record['run_dir']}/record.json")
+    with output_to_stderr(as_json):
+        if resume:
+            request = runner.resume_request(resume)
+            console.print(f"resuming {request.command} {request.name} in {resume} (with its recorded settings)")
+        else:
+            request = runner.build_request(command, name, overrides, tuple(range(seed, seed + seeds)), data_dir,
+                                           out, checkpoint_every)
+        signal.signal(signal.SIGTERM, _terminate)
+        record = runner.run(request)
+        console.print(results_table(record))
+        if (claims := claims_table(record)) is not None:
+            console.print(claims)
+        console.print(f"record: {record['run_dir']}/record.json")
     if as_json:
         print(json.dumps(runner.public_summary(record)))
     statuses = {r["status"] for r in record["results"]}

@@ -76,7 +76,7 @@ class Experiment:
     batch_size: int | None = 100  # None: full batch, one update per epoch
     epochs: int = 20
     dropout: float = 0.0  # fraction of hidden units dropped in training (Keras semantics)
-    weight_decay: float = 0.0  # L2 penalty coefficient, applied as decoupled decay
+    weight_decay: float = 0.0  # L2 penalty: wd * w added to the gradient (coupled, as Keras)
     test_noise: float = 0.0  # std of Gaussian noise added to test pixels in [0, 1]
     early_stopping: EarlyStopping | None = None
     task: Task = CLASSIFICATION  # the model family's batches, loss and metrics

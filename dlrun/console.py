@@ -1,9 +1,10 @@
 """The project's one Rich console. Everything the user reads goes through it.
 
 With `--json`, stdout must carry the JSON record alone, so the CLI moves the console to
-stderr (`to_stderr`) before anything else is printed.
+stderr (`output_to_stderr`) before anything else is printed.
 """
 
+import contextlib
 import sys
 
 from rich.console import Console
@@ -13,9 +14,16 @@ if not console.is_terminal:  # pipes and CI: Rich would assume 80 columns and wr
     console.width = max(console.width, 150)
 
 
-def to_stderr() -> None:
-    """Send all human-facing output (progress, tables, notices) to stderr."""
-    console.file = sys.stderr
+@contextlib.contextmanager
+def output_to_stderr(enabled: bool = True):
+    """Within the block, send all human-facing output (progress, tables, notices) to stderr."""
+    previous = console._file  # None means "whatever sys.stdout is at the time": keep that
+    if enabled:
+        console.file = sys.stderr
+    try:
+        yield
+    finally:
+        console.file = previous
 
 
 def notice(message: str) -> None:

@@ -122,7 +122,7 @@ def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, n_train: int, shar
         metrics = {f"train_{k}": v.mean() for k, v in step_metrics.items()}
         metrics |= {f"test_{k}": v for k, v in task.evaluate(exp, model, data.eval).items()}
         state = _track_best(exp, state, model, data, epoch)
-        return state, metrics | {"val_score": state.best_val}
+        return state, metrics | {"best_val_score": state.best_val}  # best so far, not this epoch's
 
     return EpochParts(start, step, finish)
 

@@ -21,7 +21,7 @@ from dlrun.errors import DlrunError
 from dlrun.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
 from dlrun.report import load_record
 from dlrun.tasks import DataInfo
-from dlrun.train import INTERRUPTED, VariantResult, compile_count, train_variants
+from dlrun.train import INTERRUPTED, VariantResult, check_settings, compile_count, train_variants
 
 
 @dataclass(frozen=True)
@@ -134,6 +134,8 @@ def run(request: RunRequest) -> dict:
         notice(info.notice)
     if (wanted := max(e.train_size for e in request.experiments)) > info.available_train:
         notice(f"train size {wanted:,} asked for, {info.available_train:,} available: training on all of them")
+    for exp in request.experiments:  # bad settings fail before a run folder exists
+        check_settings(exp, len(jax.tree.leaves(exp.task.place(exp, loaded).train)[0]))
     run_dir = request.resume or new_run_dir(request.out, request.name)
     results = finished_results(run_dir) if request.resume else {}
     started, compiled_before = time.time(), compile_count["programs"]

@@ -5,6 +5,7 @@ measured, and which pictures a run leaves behind. The engine owns the loop, the
 optimizer, the seeds and the compiled programs; a task owns none of them.
 """
 
+import math
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
@@ -43,6 +44,7 @@ class Task:
     name = "task"
     selection_metric = "accuracy"  # early stopping keeps the epoch that maximises it
     needs_key = False  # a random key every step even without dropout (VAE sampling, GAN noise)
+    diverged_above = math.inf  # a training loss above this counts as diverged, like NaN
     # Final metrics shown in tables, (key, label); the first is the headline, compared with
     # the lecture's number and shown with its spread over seeds.
     columns: tuple[tuple[str, str], ...] = (
@@ -105,6 +107,9 @@ class Classification(Task):
     """Images -> one of C classes. Train images stay uint8 on the device, [N, 784]."""
 
     name = "classification"
+    # Cross-entropy starts near log(10) = 2.3 and MSE is below 1: a loss above 1,000 means
+    # the weights have exploded even while it is still a finite number.
+    diverged_above = 1e3
 
     def load(self, exp, data_dir):
         from dlrun.data import load_images

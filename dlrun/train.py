@@ -43,8 +43,10 @@ class VariantResult:
         return float(np.mean(values)) if values and self.status != DIVERGED else None
 
     def std(self, metric: str) -> float | None:
-        values = self.final.get(metric)
-        return float(np.std(values)) if values and self.status != DIVERGED else None
+        values = self.final.get(metric)  # sample std (ddof=1), as the verdicts use; 0 for one seed
+        if not values or self.status == DIVERGED:
+            return None
+        return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def check_settings(exp: Experiment, n_train: int) -> None:
@@ -165,6 +167,9 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     for v, result in enumerate(results):
         if result.status != DIVERGED and result.epochs and final:
             result.final = {k: _replicas(a, v, len(seeds)).tolist() for k, a in final.items()}
+            if not all(np.all(np.isfinite(values)) for values in result.final.values()):
+                result.status, result.final = DIVERGED, {}  # e.g. weights that overflowed to inf
+                continue
             result.final |= _host_metrics(experiments[v], graphdef, state, host_data, v, len(seeds))
             if on_trained:
                 on_trained(v, _replica_model(graphdef, state, v * len(seeds)), host_data)
@@ -243,7 +248,8 @@ def _record_epoch(exp: Experiment, result: VariantResult, epoch: int, metrics: d
     """Append one epoch to the result; False once the variant is finished."""
     result.history.append({name: m.tolist() for name, m in metrics.items()})
     result.epochs = epoch + 1
-    if not np.all(np.isfinite(metrics["train_loss"])):
+    loss = np.asarray(metrics["train_loss"], dtype=float)
+    if not np.all(np.isfinite(loss)) or np.any(loss > exp.task.diverged_above):
         result.status = DIVERGED
         return False
     if exp.early_stopping and np.all(epoch - best_epoch >= exp.early_stopping.patience):

@@ -1,6 +1,8 @@
 """Shared fixtures: offline settings, a tiny separable image set, tiny experiments."""
 
 import hashlib
+import os
+import tempfile
 from dataclasses import replace
 
 import numpy as np
@@ -11,6 +13,10 @@ from dlrun.config import Experiment, Optimizer
 from dlrun.data import ImageData
 from dlrun.models import RELU, MLPConfig
 
+# The suite's compiled programs go to a cache of its own (shared by the test processes it
+# starts), never into the user's ~/.cache/dlrun.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dlrun-test-cache-")
+
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
@@ -18,15 +24,6 @@ def _offline(monkeypatch):
     monkeypatch.setenv("DLRUN_NO_TFDS", "1")
     monkeypatch.delenv("DLRUN_DATA_DIR", raising=False)
     monkeypatch.delenv("DLRUN_DEBUG", raising=False)
-
-
-@pytest.fixture(autouse=True)
-def _restore_console(monkeypatch):
-    """`--json` moves the project's global console to the stderr of that one invocation;
-    put it back afterwards so later tests see their own streams."""
-    from dlrun.console import console
-
-    monkeypatch.setattr(console, "_file", console._file)
 
 
 def make_images(n_train: int = 400, n_test: int = 200, seed: int = 0) -> ImageData:

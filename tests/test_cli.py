@@ -88,7 +88,8 @@ def _assert_clean_error(result, *fragments: str, code: int = 2, quiet: bool = Tr
         assert result.stdout == ""
     err = plain(result.stderr)
     assert err.startswith("error:")
-    flat = " ".join(err.split())  # Rich may wrap the line (see the xfail below)
+    assert len(err.strip().splitlines()) == 1, err  # one line, however long
+    flat = " ".join(err.split())
     for fragment in fragments:
         assert fragment in flat, flat
     return err
@@ -108,9 +109,8 @@ def test_unknown_name_without_a_close_match_points_to_list():
     _assert_clean_error(invoke("train", "zzzz"), "unknown experiment 'zzzz'", "dlrun list")
 
 
-@pytest.mark.xfail(strict=True, reason="product bug: console.error() prints through a Console of "
-                   "default width 80 when stderr is not a terminal, so long messages wrap onto 2 lines")
 def test_unknown_name_error_is_a_single_line():
+    """Even when stderr is not a terminal (Rich would otherwise wrap at 80 columns)."""
     result = invoke("train", "mnist-sigmoid-3layr")
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
