@@ -142,17 +142,17 @@ def _finish_axes(axes, rows: list[str], epochs: int, ok: list[list[dict]]) -> No
         if "accuracy" in stem:
             low, high = row[0].get_ylim()
             row[0].set_ylim(max(low, 0.0), min(high, 1.005))
-        elif "loss" in stem:
+        elif "loss" in stem or "norm" in stem:  # losses, gradient norms: often decades apart
             healthy = [_series(h, f"{split}_{stem}") for h in ok for split in SPLITS]
-            _scale_loss(row, np.concatenate([v.ravel() for v in healthy if v is not None] or [np.array([np.nan])]))
+            _scale_log(row, np.concatenate([v.ravel() for v in healthy if v is not None] or [np.array([np.nan])]))
         for ax, split in zip(row, SPLITS):
             if not ax.get_lines():  # e.g. a quantity only measured on the test set
                 ax.text(0.5, 0.5, f"not measured on {split}", ha="center", va="center", color="0.5", transform=ax.transAxes)
 
 
-def _scale_loss(row, healthy: np.ndarray) -> None:
-    """Log scale when losses span a wide range: square error (~0.09) and cross-entropy
-    (~2.3) share the row. A run that
+def _scale_log(row, healthy: np.ndarray) -> None:
+    """Log scale when values span a wide range: square error (~0.09) and cross-entropy
+    (~2.3) share the loss row; a sigmoid net's first-layer gradient is 1e-5 of a ReLU's. A run that
     exploded before diverging would stretch the axis over decades, so the top is capped
     near what the healthy runs reached."""
     healthy = healthy[np.isfinite(healthy)]
@@ -165,7 +165,8 @@ def _scale_loss(row, healthy: np.ndarray) -> None:
     ax = row[0]  # the row shares its y axis: setting one sets both
     ax.set_yscale("log")
     ax.set_ylabel(f"{ax.get_ylabel()} (log scale)")
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1 0.2 0.5 1 2, not only powers of 10
+    decades = np.log10(drawn.max() / drawn.min())
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))  # 0.1 0.2 0.5 1 2 when few decades
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     if healthy.size and ax.get_ylim()[1] > 20 * healthy.max():

@@ -152,7 +152,7 @@ def _title(record: dict) -> str:
 
 def _data_line(record: dict) -> str:
     data, seeds = record.get("data") or {}, _seeds(record)
-    return (f"{data.get('source', '?')}, {data.get('train_size', 0):,} training / {data.get('test_size', 0):,} test images, "
+    return (f"{data.get('source', '?')}, {data.get('train_size', 0):,} training / {data.get('test_size', 0):,} test examples, "
             f"{seeds} seed{'s' if seeds != 1 else ''}" + (" (mean ± std)" if seeds > 1 else ""))
 
 
@@ -231,7 +231,7 @@ def _html_table(header, rows, notes: dict[str, str] | None = None) -> str:
     body = "".join(
         "<tr>" + "".join(_html_cell(h, c, (notes or {}).get(c) if i == 0 else None) for i, (h, c) in enumerate(zip(header, row))) + "</tr>"
         for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _html_image(path: Path, caption: str, show_caption: bool = True) -> str:
@@ -310,6 +310,8 @@ tbody tr:nth-child(even) { background: #fbfcfd; }
 figure { margin: 1.2rem 0; text-align: center; }
 figure img { max-width: 100%; border: 1px solid var(--line); border-radius: 8px; }
 figcaption { color: var(--muted); font-size: .85rem; margin-top: .3rem; }
-.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 1rem; }
+.wide { overflow-x: auto; }  /* a family with many metric columns scrolls instead of squeezing */
+td:first-child { min-width: 13rem; }
+.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(460px, 1fr)); gap: 1.2rem; align-items: start; }
 .gallery figure { margin: 0; }
 """

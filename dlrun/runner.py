@@ -155,10 +155,11 @@ def run(request: RunRequest) -> dict:
             for result in _train_batch(batch, loaded, request, run_dir, progress, checkpointer):
                 results[result.variant] = result
             if any(r.status == INTERRUPTED for r in results.values()):
-                return save(complete=False)
+                break  # keep the checkpoint: --resume continues from it
             save(complete=False)
             shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the batch is in the record now
-    record = save(complete=True)
+    record = save(complete=len(results) == len(request.experiments) and INTERRUPTED not in
+                  {r.status for r in results.values()})
     plots.save_curves(record, run_dir)
     return record
 

@@ -1,0 +1,153 @@
+"""`dlrun runs` and `dlrun show RUN_ID`: the saved runs under runs/ (or --out).
+
+A run id is the name of a run folder (`20261122-231926-488075-dropout`). Runs are found
+at any depth below the root, since `make reproduce-all` nests its runs in runs/reproduce/.
+"""
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.table import Table
+
+from dlrun import catalog
+from dlrun.console import console
+from dlrun.errors import ConfigError, DlrunError
+from dlrun.plots import CURVES_NAME
+from dlrun.report import family_pictures, load_record
+from dlrun.tables import claims_table, results_table
+
+
+def run_dirs(root: Path) -> list[Path]:
+    """Every folder below ROOT that holds a run record."""
+    return [p.parent for p in root.rglob("record.json")] if root.is_dir() else []
+
+
+def started(record: dict, run_dir: Path) -> datetime:
+    """When the run began: the record's timestamp, else the folder's modification time."""
+    seconds = record.get("started")
+    if not isinstance(seconds, (int, float)):
+        seconds = run_dir.stat().st_mtime
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def status_summary(record: dict) -> str:
+    """"ok", "1 diverged", "interrupted after 2/3 variants", or both."""
+    results = record.get("results") or []
+    counts = Counter(r.get("status") for r in results)
+    planned = max(len(record.get("configs") or {}), len(results))
+    finished = counts["ok"] + counts["diverged"]
+    parts = [f"{counts['diverged']} diverged"] if counts["diverged"] else []
+    if counts["interrupted"] or finished < planned or record.get("complete") is False:
+        word = "interrupted" if counts["interrupted"] else "unfinished"
+        parts.append(f"{word} after {finished}/{planned} variants" if planned > 1 else word)
+    return ", ".join(parts) or ("ok" if results else "empty")
+
+
+def headline(record: dict) -> tuple[str, str]:
+    """(metric key, label) of the family's headline column: test accuracy for the lessons."""
+    key, label = (record.get("columns") or [["test_accuracy", "test acc"]])[0]
+    return key, label
+
+
+def best_result(record: dict) -> dict | None:
+    """The variant with the best headline number (lowest for a loss or an error)."""
+    key, _ = headline(record)
+    scored = [r for r in record.get("results") or [] if isinstance(r.get(key), (int, float))]
+    sign = -1 if any(word in key for word in ("loss", "error", "perplexity", "fid")) else 1
+    return max(scored, key=lambda r: sign * r[key], default=None)
+
+
+def summary(run_dir: Path) -> dict:
+    """One row of `dlrun runs`; an unreadable record is listed, not fatal."""
+    try:
+        record = load_record(run_dir / "record.json")
+        status = status_summary(record)
+    except DlrunError:
+        record, status = {}, "unreadable record"
+    best, (key, label) = best_result(record), headline(record)
+    return {
+        "run_id": run_dir.name, "path": str(run_dir),
+        "started": started(record, run_dir).isoformat(timespec="seconds"),
+        "command": record.get("command"), "name": record.get("name"),
+        "data_source": (record.get("data") or {}).get("source"),
+        "headline": {"metric": key, "label": label, "value": best and best[key], "variant": best and best["variant"]},
+        "variants": len(record.get("results") or []),
+        "status": status,
+    }
+
+
+def listing(root: Path) -> list[dict]:
+    """Every saved run below ROOT, newest first."""
+    return sorted((summary(d) for d in run_dirs(root)), key=lambda s: s["started"], reverse=True)
+
+
+def print_runs(root: Path, as_json: bool) -> None:
+    rows = listing(root)
+    if as_json:
+        print(json.dumps(rows))
+    elif not rows:
+        console.print(f"no saved runs under {root}/ (`dlrun train` and `dlrun compare` write them there)")
+    else:
+        console.print(runs_table(rows, root))
+
+
+def runs_table(rows: list[dict], root: Path) -> Table:
+    table = Table(title=f"saved runs under {root}/ (newest first)", caption="details: dlrun show RUN_ID")
+    for column in ("run id", "date (UTC)", "run", "data", "best", "variant", "status"):
+        table.add_column(column, justify="right" if column == "best" else "left",
+                         no_wrap=column in ("run id", "date (UTC)"))
+    for r in rows:
+        h = r["headline"]
+        best = "—" if h["value"] is None else f"{h['value']:.3f} {h['label']}"
+        table.add_row(r["run_id"], r["started"][:16].replace("T", " "), f"{r['command'] or '?'} {r['name'] or '?'}",
+                      r["data_source"] or "—", best, h["variant"] or "—", f"[{_status_style(r['status'])}]{r['status']}[/]")
+    return table
+
+
+def _status_style(status: str) -> str:
+    if status == "ok":
+        return "green"
+    return "bold red" if "diverged" in status or "unreadable" in status else "yellow"
+
+
+def resolve(name: str, root: Path) -> Path | None:
+    """A run folder from a path (folder or record.json) or a run id below ROOT."""
+    path = Path(name)
+    if path.name == "record.json" and path.is_file():
+        return path.parent
+    for candidate in (path, root / name):
+        if (candidate / "record.json").is_file():
+            return candidate
+    return next((d for d in run_dirs(root) if d.name == name), None)
+
+
+def show(name: str, root: Path) -> None:
+    """An experiment's or group's config (as before); otherwise a saved run's results."""
+    try:
+        catalog.print_config(name)
+        return
+    except ConfigError as e:
+        unknown = str(e)
+    run_dir = resolve(name, root)
+    if run_dir is None:
+        message = unknown.replace("unknown experiment or group", "unknown experiment, group or run id")
+        raise ConfigError(message.replace("see `dlrun list`", "see `dlrun list` or `dlrun runs`"))
+    print_run(run_dir)
+
+
+def print_run(run_dir: Path) -> None:
+    """The run's results and claims tables, as `compare` printed them, and its files."""
+    record = load_record(run_dir / "record.json")
+    env = record.get("environment") or {}
+    console.print(f"run [bold]{run_dir.name}[/] · {started(record, run_dir):%Y-%m-%d %H:%M} UTC · "
+                  f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}")
+    console.print(results_table(record))
+    if (claims := claims_table(record)) is not None:
+        console.print(claims)
+    console.print(f"record: {run_dir / 'record.json'}")
+    if (run_dir / CURVES_NAME).is_file():
+        console.print(f"curves: {run_dir / CURVES_NAME}")
+    if pictures := family_pictures(run_dir):
+        console.print("pictures: " + ", ".join(str(p) for p in pictures))
