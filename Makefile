@@ -3,7 +3,8 @@ VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 DLRUN  := $(VENV)/bin/dlrun
-GROUPS := losses batching depth activations optimizers dropout regularization width-vs-depth
+# Every compare group but `all` (which repeats the Lecture II groups in one table).
+GROUPS  = $(shell $(PY) -c "from dlrun.catalog import listing; print(*(g['name'] for g in listing()['groups'] if g['name'] != 'all'))")
 REPRO  := runs/reproduce
 
 .PHONY: install test test-slow reproduce-all clean bench bench-deps

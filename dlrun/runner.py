@@ -127,14 +127,10 @@ def plan_batches(experiments: tuple[Experiment, ...], batch_variants: bool) -> l
 
 def run(request: RunRequest) -> dict:
     """Train every experiment of the request; returns the record (also saved on disk)."""
-    lead = request.experiments[0]
-    loaded, info = lead.task.load(lead, request.data_dir)
-    console.print(f"data: [bold]{info.source}[/] ({info.available_train:,} train / {info.test_size:,} test)")
-    if info.notice:
-        notice(info.notice)
-    if (wanted := max(e.train_size for e in request.experiments)) > info.available_train:
-        notice(f"train size {wanted:,} asked for, {info.available_train:,} available: training on all of them")
+    data = load_data(request)
+    info = data[data_key(request.experiments[0])][1]
     for exp in request.experiments:  # bad settings fail before a run folder exists
+        loaded = data[data_key(exp)][0]
         check_settings(exp, len(jax.tree.leaves(exp.task.place(exp, loaded).train)[0]))
     run_dir = request.resume or new_run_dir(request.out, request.name)
     results = finished_results(run_dir) if request.resume else {}
@@ -152,6 +148,7 @@ def run(request: RunRequest) -> dict:
             if all(e.name in results for e in batch):
                 continue  # finished before the resume
             checkpointer = Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every)
+            loaded = data[data_key(batch[0])][0]
             for result in _train_batch(batch, loaded, request, run_dir, progress, checkpointer):
                 results[result.variant] = result
             if any(r.status == INTERRUPTED for r in results.values()):
@@ -162,6 +159,25 @@ def run(request: RunRequest) -> dict:
                   {r.status for r in results.values()})
     plots.save_curves(record, run_dir)
     return record
+
+
+def data_key(exp: Experiment) -> tuple:
+    return exp.task, exp.dataset
+
+
+def load_data(request: RunRequest) -> dict[tuple, tuple]:
+    """Each distinct dataset of the request, loaded once: {data_key: (loaded, DataInfo)}."""
+    data = {}
+    for exp in request.experiments:
+        if data_key(exp) in data:
+            continue
+        loaded, info = data[data_key(exp)] = exp.task.load(exp, request.data_dir)
+        console.print(f"data: [bold]{info.source}[/] ({info.available_train:,} train / {info.test_size:,} test)")
+        if info.notice:
+            notice(info.notice)
+        if (wanted := max(e.train_size for e in request.experiments if data_key(e) == data_key(exp))) > info.available_train:
+            notice(f"train size {wanted:,} asked for, {info.available_train:,} available: training on all of them")
+    return data
 
 
 def finished_results(run_dir: Path) -> dict[str, VariantResult]:

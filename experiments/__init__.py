@@ -5,6 +5,4 @@ import importlib
 import pkgutil
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _module != "groups":
-        importlib.import_module(f"{__name__}.{_module}")
-importlib.import_module(f"{__name__}.groups")  # last: the `all` group spans every family
+    importlib.import_module(f"{__name__}.{_module}")

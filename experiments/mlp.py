@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import optax
 
-from dlrun.config import ADAM, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
+from dlrun.config import ADAM, GROUPS, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
 from dlrun.losses import softmax_mse
 from dlrun.models import LEAKY_RELU, MAXOUT, RELU, SIGMOID, MLPConfig, width_for_params
 
@@ -161,4 +161,14 @@ register_group(Group(
     "width-vs-depth", "fat + short vs thin + tall at the same parameter count",
     (FAT_SHORT.name, THIN_TALL.name),
     (Claim(THIN_TALL.name, FAT_SHORT.name, 0.0, text="thin + tall beats fat + short"),),
+))
+
+# `all`: every lesson above (Lecture II) in one table, each experiment once, every claim.
+# Other families report other metrics on other data, so they have tables of their own.
+_LECTURE_II = [GROUPS[name] for name in ("losses", "batching", "depth", "activations", "optimizers",
+                                         "dropout", "regularization", "width-vs-depth")]
+register_group(Group(
+    "all", "every Lecture II lesson above in one table",
+    tuple(dict.fromkeys(v for g in _LECTURE_II for v in g.variants)),
+    tuple(c for g in _LECTURE_II for c in g.claims),
 ))
