@@ -1,0 +1,283 @@
+"""Text data for slot filling: ATIS files, vocabularies, a generated booking corpus, padding.
+
+Where ATIS comes from, first match wins:
+
+1. a data dir (the `data_dir` argument, else env `DLRUN_DATA_DIR`) holding
+   `atis.train.w-intent.iob` (and optionally `atis.test.w-intent.iob`) in `DIR/atis/` or
+   directly in `DIR`. A dir the user named must hold the file: we raise instead of
+   quietly using another source.
+2. the folders of `ATIS_FOLDERS`, by default `../shared/data/atis` beside the repository
+   (where this workplace keeps the real training file).
+3. offline fallback: a ticket-booking corpus generated from a seed, in the lecture's spirit
+   ("arrive Taipei on November 2nd" vs "leave Taipei on November 2nd"), with a notice.
+
+The last `VALIDATION_SENTENCES` training sentences are held out as the validation split.
+When there is no test file, the validation split is also the split reported as "test".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from dlrun.errors import DataError
+
+TRAIN_FILE, TEST_FILE = "atis.train.w-intent.iob", "atis.test.w-intent.iob"
+# The documented default: the shared data folder beside the repository. Tests patch this list.
+ATIS_FOLDERS: list[Path] = [Path(__file__).resolve().parents[1].parent / "shared" / "data" / "atis"]
+VALIDATION_SENTENCES = 500
+PAD, UNK = "<pad>", "<unk>"  # ids 0 and 1 of every vocabulary
+OUTSIDE = "O"  # tag id 0; padded positions carry it too (they are masked anyway)
+
+
+class Sentence(NamedTuple):
+    words: tuple[str, ...]  # without BOS / EOS
+    tags: tuple[str, ...]  # IOB slot tags, one per word
+    intent: str
+
+
+class Corpus(NamedTuple):
+    """Sentences by split, and where they came from."""
+
+    train: list[Sentence]
+    val: list[Sentence]  # the last VALIDATION_SENTENCES of the training file
+    test: list[Sentence] | None  # None: no test file, the validation split stands in
+    source: str
+    sha256: str
+    notice: str | None
+
+    @property
+    def eval(self) -> list[Sentence]:
+        return self.val if self.test is None else self.test
+
+
+@jax.tree_util.register_static
+@dataclass(frozen=True)
+class TagSet:
+    """The tag names, id order. A static pytree node (no arrays), so it rides along with
+    the padded arrays through device placement and jit, and the host can turn ids back
+    into names for entity F1."""
+
+    names: tuple[str, ...]
+
+
+class Sentences(NamedTuple):
+    """A split or a mini-batch, every sentence padded to one length T."""
+
+    tokens: np.ndarray  # [N, T] int32 word ids, PAD (0) beyond the sentence
+    tags: np.ndarray  # [N, T] int32 tag ids, OUTSIDE (0) beyond the sentence
+    mask: np.ndarray  # [N, T] bool, True on real words
+    tagset: TagSet
+
+
+# --------------------------------------------------------------------------- ATIS files
+
+
+def parse_atis_line(line: str, path: Path | str, lineno: int) -> Sentence:
+    """`BOS w1 .. wn EOS<TAB>O t1 .. tn intent`: the tag under EOS is the intent."""
+    where = f"{path}, line {lineno}"
+    if "\t" not in line:
+        raise DataError(f"{where}: no tab between the words and the tags")
+    text, labels = line.split("\t", 1)
+    words, tags = text.split(), labels.split()
+    if len(words) != len(tags):
+        raise DataError(f"{where}: {len(words)} words but {len(tags)} tags")
+    if len(words) < 3 or words[0] != "BOS" or words[-1] != "EOS":
+        raise DataError(f"{where}: expected `BOS words... EOS`, got {text.strip()[:60]!r}")
+    return Sentence(tuple(words[1:-1]), tuple(tags[1:-1]), tags[-1])
+
+
+def read_atis(path: Path) -> list[Sentence]:
+    """Every non-blank line of an ATIS `.iob` file; DataError names the file and line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    sentences = [parse_atis_line(line, path, i) for i, line in enumerate(lines, 1) if line.strip()]
+    if len(sentences) <= VALIDATION_SENTENCES and path.name == TRAIN_FILE:
+        raise DataError(f"{path}: {len(sentences)} sentences, need more than {VALIDATION_SENTENCES}")
+    return sentences
+
+
+def _find_train_file(folder: Path) -> Path | None:
+    for candidate in (folder / "atis" / TRAIN_FILE, folder / TRAIN_FILE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_corpus(data_dir: Path | str | None = None) -> Corpus:
+    """ATIS through the chain of the module docstring, else the generated corpus."""
+    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
+    if chosen is not None:
+        folder = Path(chosen).expanduser().absolute()
+        found = _find_train_file(folder)
+        if found is None:  # a folder the user named must hold the data
+            raise DataError(f"no {TRAIN_FILE} in {folder} or {folder / 'atis'}")
+        return _atis_corpus(found)
+    for folder in ATIS_FOLDERS:
+        if (found := _find_train_file(Path(folder))) is not None:
+            return _atis_corpus(found)
+    return booking_corpus()
+
+
+def _atis_corpus(train_path: Path) -> Corpus:
+    sentences = read_atis(train_path)
+    test_path = train_path.with_name(TEST_FILE)
+    test = read_atis(test_path) if test_path.is_file() else None
+    digest = hashlib.sha256(train_path.read_bytes())
+    if test is not None:
+        digest.update(test_path.read_bytes())
+    train, val = sentences[:-VALIDATION_SENTENCES], sentences[-VALIDATION_SENTENCES:]
+    if test is not None:
+        return Corpus(train, val, test, f"ATIS files in {train_path.parent}", digest.hexdigest(), None)
+    held_out = f"the last {VALIDATION_SENTENCES} training sentences"
+    notice = (f"no {TEST_FILE} beside {train_path}: results are on the validation split "
+              f"({held_out}, never trained on)")
+    return Corpus(train, val, None, f"ATIS train file {train_path} (test = {held_out})", digest.hexdigest(), notice)
+
+
+# --------------------------------------------------------------------------- vocabularies
+
+
+class Vocab(NamedTuple):
+    words: tuple[str, ...]  # id order: PAD, UNK, then the kept words
+
+    def encode(self, words: tuple[str, ...]) -> list[int]:
+        index = _index(self.words)
+        return [index.get(w, 1) for w in words]  # 1 = UNK
+
+
+_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
+
+
+def _index(words: tuple[str, ...]) -> dict[str, int]:
+    if words not in _INDEXES:
+        _INDEXES[words] = {w: i for i, w in enumerate(words)}
+    return _INDEXES[words]
+
+
+def build_vocab(sentences: list[Sentence], capacity: int, min_count: int = 2) -> Vocab:
+    """Words seen at least `min_count` times in training, most frequent first, at most
+    `capacity` ids in all. Words seen once are ALWAYS <unk> (not with some probability):
+    their occurrences are what teaches the <unk> embedding, so at test time an unseen
+    word (a city never booked in training) gets a trained vector, and the choice is
+    deterministic. Training words beyond the capacity are <unk> too."""
+    counts = Counter(w for s in sentences for w in s.words)
+    kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+    return Vocab((PAD, UNK, *kept[: capacity - 2]))
+
+
+def build_tagset(*splits: list[Sentence]) -> TagSet:
+    """Every tag of every split (a slot type absent from training is still a gold entity),
+    OUTSIDE first so that padding carries id 0."""
+    tags = {t for split in splits for s in split for t in s.tags} - {OUTSIDE}
+    return TagSet((OUTSIDE, *sorted(tags)))
+
+
+def pad(sentences: list[Sentence], vocab: Vocab, tagset: TagSet, length: int) -> Sentences:
+    """Ids padded to `length`; the mask marks the real words."""
+    tag_ids = _index(tagset.names)
+    tokens = np.zeros((len(sentences), length), np.int32)  # [N, T]
+    tags = np.zeros((len(sentences), length), np.int32)  # [N, T]
+    mask = np.zeros((len(sentences), length), bool)  # [N, T]
+    for i, s in enumerate(sentences):
+        n = len(s.words)
+        tokens[i, :n] = vocab.encode(s.words)
+        tags[i, :n] = [tag_ids[t] for t in s.tags]
+        mask[i, :n] = True
+    return Sentences(tokens, tags, mask, tagset)
+
+
+# --------------------------------------------------------------------------- generated corpus
+
+# Same sizes as ATIS (4,978 training sentences, 893 test), so a run looks the same.
+BOOKING_SEED, BOOKING_TRAIN, BOOKING_TEST = 0, 4_978, 893
+_ARRIVE = ("arrive", "land", "reach", "fly into", "get into", "come back to")
+_LEAVE = ("leave", "depart", "quit", "fly out of", "get out of", "head away from")
+_PREFIXES = ("i want to", "i would like to", "i need to", "please help me", "can i", "we plan to", "")
+# Neutral words between the cue and the slot: the cue is several steps back, so a tagger
+# needs memory, and the filler itself says nothing about the direction.
+_FILLERS = ("as planned", "with my family", "together with two friends", "for the conference",
+            "early", "hopefully", "if possible", "with a window seat", "on a cheap ticket", "again")
+_CITIES = ("taipei", "tokyo", "boston", "denver", "new york", "san francisco", "los angeles", "hong kong",
+           "kaohsiung", "seoul", "osaka", "paris", "london", "berlin", "rome", "madrid", "chicago",
+           "seattle", "atlanta", "dallas", "miami", "salt lake city", "las vegas", "toronto", "sydney",
+           "bangkok", "singapore", "manila", "hanoi", "delhi", "cairo", "lima", "oslo", "vienna",
+           "prague", "dublin", "lisbon", "athens", "zurich", "helsinki", "reykjavik", "tainan")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+           "october", "november", "december")
+_DAYS = tuple(f"{d}{'st' if d % 10 == 1 and d != 11 else 'nd' if d % 10 == 2 and d != 12 else 'rd' if d % 10 == 3 and d != 13 else 'th'}"
+              for d in range(1, 32))
+
+
+def booking_corpus(seed: int = BOOKING_SEED, n_train: int = BOOKING_TRAIN, n_test: int = BOOKING_TEST) -> Corpus:
+    """The offline corpus: the same city, date and time words are origin/departure after
+    "leave" but destination/arrival after "arrive"; a window-of-one tagger cannot know."""
+    rng = np.random.default_rng(seed)
+    sentences = [_booking_sentence(rng) for _ in range(n_train + n_test)]
+    digest = hashlib.sha256("\n".join(" ".join(s.words) + "\t" + " ".join(s.tags) for s in sentences).encode())
+    train, test = sentences[:n_train], sentences[n_train:]
+    notice = ("no ATIS file found (see --data-dir): using the generated ticket-booking corpus, "
+              "where slots depend on an earlier cue word")
+    return Corpus(train[:-VALIDATION_SENTENCES], train[-VALIDATION_SENTENCES:], test,
+                  f"generated booking corpus (seed {seed}, offline fallback)", digest.hexdigest(), notice)
+
+
+def _booking_sentence(rng: np.random.Generator) -> Sentence:
+    """One or two legs; a two-leg sentence takes the other direction second."""
+    words: list[str] = []
+    tags: list[str] = []
+    _phrase(words, tags, _pick(rng, _PREFIXES), None)
+    arriving = bool(rng.integers(2))
+    _append_leg(rng, words, tags, arriving)
+    if rng.random() < 0.3:
+        _phrase(words, tags, "and then", None)
+        _append_leg(rng, words, tags, not arriving)
+    return Sentence(tuple(words), tuple(tags), "atis_flight")
+
+
+def _append_leg(rng: np.random.Generator, words: list[str], tags: list[str], arriving: bool) -> None:
+    """cue [fillers] CITY on MONTH DAY [at TIME]; appends single words with their tags."""
+    place, date, time = ("toloc", "arrive_date", "arrive_time") if arriving else ("fromloc", "depart_date", "depart_time")
+    _phrase(words, tags, _pick(rng, _ARRIVE if arriving else _LEAVE), None)
+    for _ in range(int(rng.integers(0, 3))):
+        _phrase(words, tags, _pick(rng, _FILLERS), None)
+    _phrase(words, tags, _city(rng), f"{place}.city_name")
+    _phrase(words, tags, "on", None)
+    _phrase(words, tags, _pick(rng, _MONTHS), f"{date}.month_name")
+    _phrase(words, tags, _pick(rng, _DAYS), f"{date}.day_number")
+    if rng.random() < 0.4:
+        _phrase(words, tags, "at", None)
+        hour = int(rng.integers(1, 13))
+        _phrase(words, tags, f"{hour} {'am' if rng.random() < 0.5 else 'pm'}", f"{time}.time")
+
+
+_CITY_WEIGHTS = 1.0 / np.arange(1, len(_CITIES) + 1)  # Zipf-like: a few cities are common
+_SYLLABLES = ("ka", "lo", "mi", "ran", "tu", "be", "sho", "vel", "da", "nor", "qui", "zen")
+
+
+def _city(rng: np.random.Generator) -> str:
+    """A known city, or (1 in 25) a made-up one seen only once: in training such words
+    become <unk>, which teaches the tagger to read an unknown city from its context."""
+    if rng.random() < 0.04:
+        return "".join(_pick(rng, _SYLLABLES) for _ in range(int(rng.integers(3, 5))))
+    return _CITIES[int(rng.choice(len(_CITIES), p=_CITY_WEIGHTS / _CITY_WEIGHTS.sum()))]
+
+
+def _phrase(words: list[str], tags: list[str], text: str, slot: str | None) -> None:
+    """Append each word of `text`; a slot gets B- on its first word and I- after."""
+    for i, word in enumerate(text.split()):
+        words.append(word)
+        tags.append(OUTSIDE if slot is None else f"{'B' if i == 0 else 'I'}-{slot}")
+
+
+def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:
+    return options[int(rng.integers(len(options)))]
