@@ -20,7 +20,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from dlrun.models import Activation
@@ -145,19 +144,9 @@ class GradNormClassification(Classification):
         ("trained_log10_grad_ratio", "log10 g1/gL end"),
     )
 
-    def update(self, exp, graphdef, tx, params, rest, opt_state, batch, hyper, key):
-        """Task.update, plus the norms of the loss gradient (before weight decay is added)."""
-
-        def objective(params):
-            model = nnx.merge(graphdef, params, rest)
-            loss, metrics = self.loss(exp, model, batch, hyper, key)
-            return loss, (metrics, nnx.state(model, nnx.Not(nnx.Param)))
-
-        (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(params)
-        metrics |= norms_as_metrics(layer_grad_norms(grads))
-        grads = jax.tree.map(lambda g, w: g + hyper.weight_decay * w, grads, params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), rest, opt_state, {"loss": loss, **metrics}
+    def gradient_metrics(self, grads):
+        """The norms of the loss gradient per layer (before weight decay is added)."""
+        return norms_as_metrics(layer_grad_norms(grads))
 
     def host_metrics(self, exp, model, data):
         init, trained = init_and_trained_norms(exp, model, data)

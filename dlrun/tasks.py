@@ -79,14 +79,21 @@ class Task:
         """One optimizer step; a family with its own step (the GAN) overrides this."""
 
         def objective(params):
-            model = nnx.merge(graphdef, params, rest)
+            # copy=True: batch norm writes its statistics during the step, and NNX refuses
+            # writes to variables made outside the gradient's trace.
+            model = nnx.merge(graphdef, params, rest, copy=True)
             loss, metrics = self.loss(exp, model, batch, hyper, key)
             return loss, (metrics, nnx.state(model, nnx.Not(nnx.Param)))
 
         (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(params)
+        metrics |= self.gradient_metrics(grads)
         grads = jax.tree.map(lambda g, w: g + hyper.weight_decay * w, grads, params)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), rest, opt_state, {"loss": loss, **metrics}
+
+    def gradient_metrics(self, grads) -> Metrics:
+        """Metrics of the loss gradient of a step (averaged over the epoch); none by default."""
+        return {}
 
     def final_extras(self, params) -> Metrics:
         """Metrics of the weights themselves, reported with the final numbers."""
