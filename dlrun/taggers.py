@@ -152,8 +152,9 @@ def token_accuracy(logits: jax.Array, tags: jax.Array, mask: jax.Array) -> jax.A
 def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
     """conlleval semantics (seqeval's default mode): an entity counts only when its type
     and its whole span are right; an I- tag without a B- before it opens an entity."""
-    return {"f1": f1_score(gold, predicted), "precision": precision_score(gold, predicted),
-            "recall": recall_score(gold, predicted)}
+    # zero_division=0: an untrained tagger that predicts no entity scores 0, silently.
+    return {name: float(score(gold, predicted, zero_division=0))
+            for name, score in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score))}
 
 
 def lengths_of(mask: jax.Array) -> jax.Array:

@@ -7,7 +7,7 @@ Where ATIS comes from, first match wins:
    directly in `DIR`. A dir the user named must hold the file: we raise instead of
    quietly using another source.
 2. the folders of `ATIS_FOLDERS`, by default `../shared/data/atis` beside the repository
-   (where this workplace keeps the real training file).
+   (where this workplace keeps the real training file). Set `DLRUN_NO_ATIS=1` to skip them.
 3. offline fallback: a ticket-booking corpus generated from a seed, in the lecture's spirit
    ("arrive Taipei on November 2nd" vs "leave Taipei on November 2nd"), with a notice.
 
@@ -122,7 +122,7 @@ def load_corpus(data_dir: Path | str | None = None) -> Corpus:
         if found is None:  # a folder the user named must hold the data
             raise DataError(f"no {TRAIN_FILE} in {folder} or {folder / 'atis'}")
         return _atis_corpus(found)
-    for folder in ATIS_FOLDERS:
+    for folder in [] if os.environ.get("DLRUN_NO_ATIS") else ATIS_FOLDERS:
         if (found := _find_train_file(Path(folder))) is not None:
             return _atis_corpus(found)
     return booking_corpus()
@@ -214,8 +214,7 @@ _CITIES = ("taipei", "tokyo", "boston", "denver", "new york", "san francisco", "
            "prague", "dublin", "lisbon", "athens", "zurich", "helsinki", "reykjavik", "tainan")
 _MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
            "october", "november", "december")
-_DAYS = tuple(f"{d}{'st' if d % 10 == 1 and d != 11 else 'nd' if d % 10 == 2 and d != 12 else 'rd' if d % 10 == 3 and d != 13 else 'th'}"
-              for d in range(1, 32))
+_DAYS = tuple(f"{d}{'th' if 10 < d < 14 else {1: 'st', 2: 'nd', 3: 'rd'}.get(d % 10, 'th')}" for d in range(1, 32))
 
 
 def booking_corpus(seed: int = BOOKING_SEED, n_train: int = BOOKING_TRAIN, n_test: int = BOOKING_TEST) -> Corpus:
@@ -246,7 +245,8 @@ def _booking_sentence(rng: np.random.Generator) -> Sentence:
 
 def _append_leg(rng: np.random.Generator, words: list[str], tags: list[str], arriving: bool) -> None:
     """cue [fillers] CITY on MONTH DAY [at TIME]; appends single words with their tags."""
-    place, date, time = ("toloc", "arrive_date", "arrive_time") if arriving else ("fromloc", "depart_date", "depart_time")
+    place, date, time = ("toloc", "arrive_date", "arrive_time") if arriving else \
+        ("fromloc", "depart_date", "depart_time")
     _phrase(words, tags, _pick(rng, _ARRIVE if arriving else _LEAVE), None)
     for _ in range(int(rng.integers(0, 3))):
         _phrase(words, tags, _pick(rng, _FILLERS), None)

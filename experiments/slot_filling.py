@@ -8,8 +8,10 @@ published RNN/LSTM taggers reach a slot F1 of about 0.95 (Mesnil et al. 2015): t
 each recurrent experiment's `reference`. Without ATIS files the lesson runs on a
 generated booking corpus (dlrun.text). Run it with
 
-    dlrun compare slot-filling      # BiLSTM slot F1 0.95 vs feed-forward 0.73 on ATIS
-    dlrun train atis-bilstm --data-dir DIR   # DIR/atis/atis.train.w-intent.iob
+    dlrun compare slot-filling      # ATIS, 500 held-out sentences: BiLSTM F1 0.966, LSTM 0.953,
+                                    # feed-forward 0.597 (5 epochs, 2.5 min on 2 busy CPU cores)
+    DLRUN_NO_ATIS=1 dlrun compare slot-filling   # generated corpus: RNNs 1.000, feed-forward 0.437
+    dlrun train atis-bilstm --data-dir DIR       # DIR/atis/atis.train.w-intent.iob (+ test file)
 """
 
 from dataclasses import replace
@@ -21,34 +23,36 @@ from dlrun.text import BOOKING_TRAIN, VALIDATION_SENTENCES
 MESNIL_2015_F1 = 0.95  # slot F1 of RNN/LSTM taggers on ATIS, as the lecture quotes
 CLIPPED_ADAM = Optimizer(clipped_adam, 1e-2, extra=(("max_norm", 5.0),))
 
-LSTM = register(Experiment(
-    name="atis-lstm",
-    description="LSTM tagger (100-d embeddings, 100 units), Adam with gradients clipped to norm 5",
-    reference=MESNIL_2015_F1,
+_BASE = Experiment(
+    name="atis-base", description="", reference=MESNIL_2015_F1,
     model=RecurrentConfig(Cell.LSTM),
     loss=masked_cross_entropy,
-    optimizer=CLIPPED_ADAM,
+    optimizer=CLIPPED_ADAM,  # clipping on for every tagger; it matters for the RNNs
     task=SLOT_FILLING,
+    # STEPS: the same time per epoch as SCAN for these taggers, and a faster compile (README).
     loop=Loop.STEPS,
     train_size=BOOKING_TRAIN - VALIDATION_SENTENCES,  # all 4,478 (ATIS holds out 500 too)
     batch_size=32,
     epochs=5,
-))
+)
 FEEDFORWARD = register(replace(
-    LSTM, name="atis-feedforward", reference=None,
+    _BASE, name="atis-feedforward", reference=None,
     description="window of one word: embedding -> 100 tanh -> tags; no memory",
     model=FeedForwardConfig(),
 ))
 ELMAN = register(replace(
-    LSTM, name="atis-elman", description="Elman RNN tagger (tanh, 100 units), clipped Adam",
+    _BASE, name="atis-elman", description="Elman RNN tagger (tanh, 100 units)",
     model=RecurrentConfig(Cell.ELMAN),
 ))
+LSTM = register(replace(
+    _BASE, name="atis-lstm", description="LSTM tagger (100-d embeddings, 100 units), Adam clipped to norm 5",
+))
 GRU = register(replace(
-    LSTM, name="atis-gru", description="GRU tagger (100 units): a simpler gated memory than the LSTM",
+    _BASE, name="atis-gru", description="GRU tagger (100 units): a simpler gated memory than the LSTM",
     model=RecurrentConfig(Cell.GRU),
 ))
 BILSTM = register(replace(
-    LSTM, name="atis-bilstm", description="bidirectional LSTM (100 units each way): reads the words after a slot too",
+    _BASE, name="atis-bilstm", description="bidirectional LSTM (100 units each way): also reads the words after a slot",
     model=RecurrentConfig(Cell.LSTM, bidirectional=True),
 ))
 
