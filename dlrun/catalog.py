@@ -14,7 +14,7 @@ def listing() -> dict:
     load_catalog()
     return {
         "experiments": [
-            {"name": e.name, "description": e.description, "reference": e.reference, "dataset": e.dataset.value}
+            {"name": e.name, "description": e.description, "reference": e.reference, "dataset": e.dataset.value if e.dataset else None}
             for e in EXPERIMENTS.values()
         ],
         "groups": [

@@ -71,7 +71,7 @@ class Experiment:
     model: Any = MLPConfig()  # a frozen config whose build(rngs) makes the Flax NNX module
     loss: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy
     optimizer: Optimizer = SGD
-    dataset: DatasetName = DatasetName.MNIST
+    dataset: DatasetName | None = DatasetName.MNIST  # None: the task brings its own data
     train_size: int = 10_000
     batch_size: int | None = 100  # None: full batch, one update per epoch
     epochs: int = 20

@@ -35,8 +35,10 @@ class Overrides:
     dataset: DatasetName | None = None
 
     def apply(self, exp: Experiment) -> Experiment:
-        plain = (("epochs", self.epochs), ("train_size", self.train_size), ("dataset", self.dataset))
+        plain = (("epochs", self.epochs), ("train_size", self.train_size))
         changes = {k: v for k, v in plain if v is not None}
+        if self.dataset is not None and exp.dataset is not None:  # text and toy tasks bring their own data
+            changes["dataset"] = self.dataset
         if self.batch_size is not None and exp.batch_size is not None:  # full batch stays full batch
             changes["batch_size"] = self.batch_size
         if self.learning_rate is not None:

@@ -27,7 +27,7 @@ XOR_PERCEPTRON = register(Experiment(
     name="xor-perceptron", reference=None,
     description="XOR with no hidden layer (2 inputs -> softmax over 2 classes): at most 3 of 4 right",
     model=MLPConfig(hidden=(), inputs=2, classes=2),
-    task=XOR, optimizer=XOR_SGD, train_size=4 * XOR_COPIES, batch_size=16, epochs=30,
+    task=XOR, dataset=None, optimizer=XOR_SGD, train_size=4 * XOR_COPIES, batch_size=16, epochs=30,
 ))
 XOR_MLP = register(replace(
     XOR_PERCEPTRON, name="xor-mlp",
