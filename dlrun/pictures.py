@@ -23,8 +23,8 @@ def save_filters(filters: np.ndarray, digit: np.ndarray, response: np.ndarray, p
 
     count = filters.shape[-1]
     rows, columns = _grid(count)
-    figure = Figure(figsize=(2 * columns + 2, rows + 0.8), layout="constrained")
-    left, middle, right = figure.subfigures(1, 3, width_ratios=(columns, 1.2, columns))
+    figure = Figure(figsize=(2 * columns + 2.5, rows + 0.8), layout="constrained")
+    left, middle, right = figure.subfigures(1, 3, width_ratios=(columns, 2, columns))
     for axes, images, cmap in ((left, filters[:, :, 0, :], "RdBu_r"), (right, response, "gray")):
         for i, ax in enumerate(axes.subplots(rows, columns, squeeze=False).flat):
             ax.set_axis_off()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dlrun import plots
 from dlrun.errors import DlrunError
+from dlrun.tables import fmt_number
 
 DEFAULT_RUNS = Path("runs")
 DEFAULT_COLUMNS = [["test_accuracy", "test acc"], ["train_accuracy", "train acc"], ["test_loss", "test loss"]]
@@ -107,12 +108,6 @@ def _copy(picture: Path, target: Path) -> Path:
 # --------------------------------------------------------------------------- cells, shared by both formats
 
 
-def _fmt(value, std=None, digits=3) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.{digits}f}" if std is None else f"{value:.{digits}f} ± {std:.{digits}f}"
-
-
 def _seeds(record: dict) -> int:
     return len(record["results"][0].get("seeds") or []) if record.get("results") else 0
 
@@ -131,8 +126,8 @@ def result_rows(record: dict) -> list[list[str]]:
     for r in record.get("results") or []:
         ours, lecture = r.get(headline), r.get("reference")
         delta = "—" if ours is None or lecture is None else f"{ours - lecture:+.2f}"
-        rows.append([r["variant"], _fmt(lecture, digits=2), _fmt(ours, r.get(f"{headline}_std") if spread else None), delta,
-                     *(_fmt(r.get(key)) for key, _ in others), str(r.get("epochs", "—")),
+        rows.append([r["variant"], fmt_number(lecture, digits=2), fmt_number(ours, r.get(f"{headline}_std") if spread else None), delta,
+                     *(fmt_number(r.get(key)) for key, _ in others), str(r.get("epochs", "—")),
                      f"{r.get('wall_s') or 0:.1f}", r.get("status", "?")])
     return rows
 

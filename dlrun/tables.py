@@ -8,10 +8,11 @@ DEFAULT_COLUMNS = [["test_accuracy", "test acc"], ["train_accuracy", "train acc"
 VERDICT_STYLE = {REPRODUCED: "bold green", NOT_REPRODUCED: "bold red", INCONCLUSIVE: "bold yellow"}
 
 
-def _fmt(value: float | None, std: float | None = None, digits: int = 3) -> str:
+def fmt_number(value: float | None, std: float | None = None, digits: int = 3) -> str:
+    """A metric for a table: counts (parameters) as 1,234; the rest with `digits` decimals."""
     if value is None:
         return "—"
-    text = f"{value:.{digits}f}"
+    text = f"{value:,.0f}" if abs(value) >= 1000 and float(value).is_integer() else f"{value:.{digits}f}"
     return text if std is None else f"{text} ± {std:.{digits}f}"
 
 
@@ -37,9 +38,9 @@ def results_table(record: dict) -> Table:
         headline, *others = (key for key, _ in columns)
         status_style = {"ok": "green", "diverged": "bold red", "interrupted": "yellow"}[r["status"]]
         table.add_row(
-            r["variant"], _fmt(r["reference"], digits=2),
-            _fmt(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
-            *(_fmt(r.get(key)) for key in others), str(r["epochs"]),
+            r["variant"], fmt_number(r["reference"], digits=2),
+            fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
+            *(fmt_number(r.get(key)) for key in others), str(r["epochs"]),
             f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style}]{r['status']}[/]",
         )
     return table

@@ -15,8 +15,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-import optax
-
 from dlrun.tasks import Classification, TaskData
 
 COUNT_COLUMNS = (("num_params", "params"), ("unshared_params", "w/o sharing"))
@@ -29,23 +27,6 @@ class CnnClassification(Classification):
 
     name = "cnn-classification"
     columns = Classification.columns + COUNT_COLUMNS
-
-    def update(self, exp, graphdef, tx, params, rest, opt_state, batch, hyper, key):
-        """Task.update, except that the model is merged from copies of its variables: batch
-        norm writes its running statistics during the step, and NNX refuses writes to
-        variables made outside the gradient's trace ("Cannot mutate BatchStat from a
-        different trace level"). A one-word core fix (`copy=True` in Task.update) would
-        make this override unnecessary."""
-
-        def objective(params):
-            model = nnx.merge(graphdef, params, rest, copy=True)
-            loss, metrics = self.loss(exp, model, batch, hyper, key)
-            return loss, (metrics, nnx.state(model, nnx.Not(nnx.Param)))
-
-        (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(params)
-        grads = jax.tree.map(lambda g, w: g + hyper.weight_decay * w, grads, params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), rest, opt_state, {"loss": loss, **metrics}
 
     def final_extras(self, params):
         count = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))  # per replica (inside vmap)
@@ -122,7 +103,7 @@ def eps_key(epsilon: float) -> str:
     return f"test_accuracy_eps_{epsilon:g}"
 
 
-@dataclass(frozen=True, eq=True)
+@dataclass(frozen=True)  # hashable by value: the task is part of the compiled program's key
 class FgsmClassification(CnnClassification):
     """Clean training; the test set is attacked with FGSM at `epsilon` against the model
     being evaluated (0: the clean test set), every epoch and at the end. Final metrics

@@ -32,8 +32,9 @@ CNN = register(Experiment(
     description="conv 25x3x3, max-pool 2x2, conv 50x3x3, max-pool 2x2, dense 100 ReLU, softmax; Adam",
     model=CNNConfig(), optimizer=ADAM, task=CNN_CLASSIFICATION, epochs=CNN_EPOCHS,
     # Convolutions inside a rolled lax.scan are slow on XLA:CPU (jax#12868). Measured on
-    # the 2-core CPU of this workplace, 4,000 images, batch 100, 1 seed, 2 epochs:
-    # SCAN 73 s/epoch, STEPS 7 s/epoch (see README, "Loop form").
+    # the 2 shared CPU cores of this workplace (4,000 images, batch 100, 1 seed, epochs 2-3
+    # of 3): STEPS 4.7-4.9 s CPU (7-8 s wall) per epoch, SCAN 16.3-16.9 s CPU (13-25 s
+    # wall). Under a heavier load: STEPS 7 s, SCAN 73 s wall per epoch.
     loop=Loop.STEPS,
 ))
 CNN_BATCHNORM = register(replace(
