@@ -15,15 +15,22 @@ REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inco
 
 
 def paired_differences(claim: Claim, results: dict[str, VariantResult]) -> np.ndarray | None:
-    """metric(better) - metric(worse) for each seed both ran; None if either is missing."""
-    better, worse = results.get(claim.better), results.get(claim.worse)
-    if better is None or worse is None or DIVERGED in (better.status, worse.status):
-        return None
-    a, b = better.final.get(claim.metric), worse.final.get(claim.metric)
-    if not a or not b:
+    """metric(better) - metric(worse) for each seed both ran (metric(better) alone when the
+    claim has no `worse`); None if a variant is missing, diverged or lacks the metric."""
+    a = _metric(results.get(claim.better), claim.metric)
+    if a is None or claim.worse is None:
+        return a
+    b = _metric(results.get(claim.worse), claim.metric)
+    if b is None:
         return None
     n = min(len(a), len(b))
-    return np.asarray(a[:n]) - np.asarray(b[:n])
+    return a[:n] - b[:n]
+
+
+def _metric(result: VariantResult | None, metric: str) -> np.ndarray | None:
+    if result is None or result.status == DIVERGED or not result.final.get(metric):
+        return None
+    return np.asarray(result.final[metric], dtype=float)
 
 
 def verdict(claim: Claim, results: dict[str, VariantResult]) -> tuple[str, str]:
@@ -34,11 +41,15 @@ def verdict(claim: Claim, results: dict[str, VariantResult]) -> tuple[str, str]:
         return INCONCLUSIVE, "a variant is missing or diverged"
     mean = float(diffs.mean())
     if len(diffs) == 1:
-        return (REPRODUCED if mean > claim.margin else NOT_REPRODUCED), f"difference {mean:+.3f} (1 seed)"
+        return (REPRODUCED if mean > claim.margin else NOT_REPRODUCED), f"{_measured(claim)} {mean:+.3f} (1 seed)"
     stderr = float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
-    evidence = f"difference {mean:+.3f} ± {2 * stderr:.3f} (2 s.e., {len(diffs)} seeds)"
+    evidence = f"{_measured(claim)} {mean:+.3f} ± {2 * stderr:.3f} (2 s.e., {len(diffs)} seeds)"
     if mean - 2 * stderr > claim.margin:
         return REPRODUCED, evidence
     if mean + 2 * stderr < claim.margin:
         return NOT_REPRODUCED, evidence
     return INCONCLUSIVE, evidence
+
+
+def _measured(claim: Claim) -> str:
+    return "difference" if claim.worse else claim.metric

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlrun import catalog, runner
+from dlrun import catalog, devices, runner
 from dlrun import report as report_module
 from dlrun import runs as runs_module
 from dlrun.console import console, error, output_to_stderr
@@ -85,6 +85,7 @@ def handle_errors(command):
 def options(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (also DLRUN_DEBUG=1).")] = False) -> None:
     if debug:
         os.environ["DLRUN_DEBUG"] = "1"
+    devices.configure()  # before any JAX work: JAX decides on the compile cache at its first compile
 
 
 @app.command("list")

@@ -85,10 +85,11 @@ class Experiment:
 
 @dataclass(frozen=True)
 class Claim:
-    """The lesson, testable: metric(better) - metric(worse) > margin."""
+    """The lesson, testable: metric(better) - metric(worse) > margin, or, with no `worse`
+    variant, metric(better) > margin."""
 
     better: str
-    worse: str
+    worse: str | None
     margin: float
     metric: str = "test_accuracy"
     text: str = ""

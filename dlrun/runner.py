@@ -204,6 +204,12 @@ def _progress() -> Progress:
     )
 
 
+def table_columns(experiments) -> list[list[str]]:
+    """Every variant's metric columns, each once, the first variant's (and headline) first."""
+    columns = dict.fromkeys(c for e in experiments for c in e.task.columns)
+    return [list(c) for c in columns]
+
+
 def _train_size(request: RunRequest, info: DataInfo, results: dict[str, VariantResult]) -> int:
     """Training examples used (known once a variant trained; held-out validation excluded)."""
     if results:
@@ -258,7 +264,7 @@ def _record(request: RunRequest, info: DataInfo, results: dict[str, VariantResul
         "data": {"source": info.source, "train_size": _train_size(request, info, results),
                  "test_size": info.test_size, "sha256": info.sha256, "notice": info.notice},
         "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
-        "columns": [list(c) for c in task.columns],
+        "columns": table_columns(request.experiments),
         "claims": verdicts,
         "run_dir": str(run_dir),
         "request": {"command": request.command, "name": request.name, "seeds": list(request.seeds),

@@ -11,11 +11,13 @@ import pytest
 
 from dlrun.config import Experiment, Optimizer
 from dlrun.data import ImageData
+from dlrun.devices import configure
 from dlrun.models import RELU, MLPConfig
 
 # The suite's compiled programs go to a cache of its own (shared by the test processes it
 # starts), never into the user's ~/.cache/dlrun.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dlrun-test-cache-")
+configure()  # now, before any test's JAX work: JAX decides on the compile cache at its first compile
 
 
 @pytest.fixture(autouse=True)

@@ -150,3 +150,16 @@ def test_diverged_variant_reports_no_mean_rather_than_nan():
     r = VariantResult("v", 0.5, [0], status=DIVERGED, final={"test_accuracy": [float("nan")]})
     assert r.mean("test_accuracy") is None
     assert r.std("test_accuracy") is None
+
+
+# ------------------------------------------------------------------ one variant against a threshold
+
+THRESHOLD = Claim("good", None, margin=7.5, metric="classes", text="good covers at least 8 classes")
+
+
+@pytest.mark.parametrize("values, expected", [([10.0], REPRODUCED), ([7.0], NOT_REPRODUCED),
+                                              ([10.0, 9.0, 10.0], REPRODUCED), ([9.0, 6.0, 8.0], INCONCLUSIVE)])
+def test_a_claim_without_worse_variant_compares_the_metric_with_the_margin(values, expected):
+    outcome, evidence = verdict(THRESHOLD, results(values, [], metric="classes"))
+    assert outcome == expected
+    assert evidence.startswith(f"classes {sum(values) / len(values):+.3f}")
