@@ -82,9 +82,9 @@ def resume_request(run_dir: Path) -> RunRequest:
 
 def find_resumable(out: Path, name: str) -> Path:
     """The newest run of `name` under `out` that did not finish."""
-    for run_dir in sorted(out.glob(f"*-{name}"), reverse=True):
-        record = run_dir / "record.json"
-        if record.is_file() and not load_record(record).get("complete", True):
+    for run_dir in sorted(out.glob(f"*-{name}"), reverse=True):  # folder names start with the time
+        record = load_record(run_dir / "record.json") if (run_dir / "record.json").is_file() else {}
+        if record.get("name") == name and not record.get("complete", True):
             return run_dir
     raise DlrunError(f"no unfinished run of {name!r} under {out} to resume")
 
