@@ -236,12 +236,21 @@ def test_npz_bad_shapes_and_values(tmp_path: Path) -> None:
         load_images(MNIST, tmp_path)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file(tmp_path: Path) -> None:
+def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = write_idx_set(tmp_path / "mnist", make_arrays())
+    if os.geteuid() == 0:  # root reads a chmod-0 file anyway: make the read fail as it would for a user
+        read_bytes = Path.read_bytes
+
+        def refuse(path: Path) -> bytes:
+            if path == paths[0]:
+                raise PermissionError(13, "Permission denied", str(path))
+            return read_bytes(path)
+
+        monkeypatch.setattr(Path, "read_bytes", refuse)
     paths[0].chmod(0)
-    with pytest.raises(DataError, match="permission denied"):
+    with pytest.raises(DataError, match="permission denied") as info:
         load_images(MNIST, tmp_path)
+    assert str(paths[0]) in str(info.value)
 
 
 def test_explicit_dir_missing(tmp_path: Path) -> None:
