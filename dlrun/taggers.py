@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from seqeval.metrics import f1_score, precision_score, recall_score
 
 from dlrun.errors import DataError
 from dlrun.models import dropout
@@ -152,6 +151,9 @@ def token_accuracy(logits: jax.Array, tags: jax.Array, mask: jax.Array) -> jax.A
 def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
     """conlleval semantics (seqeval's default mode): an entity counts only when its type
     and its whole span are right; an I- tag without a B- before it opens an entity."""
+    # Imported here: seqeval pulls in scikit-learn (~1.5 s), which only slot filling needs.
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
     # zero_division=0: an untrained tagger that predicts no entity scores 0, silently.
     return {name: float(score(gold, predicted, zero_division=0))
             for name, score in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score))}
