@@ -17,6 +17,10 @@ from dlrun.models import RELU, MLPConfig
 # The suite's compiled programs go to a cache of its own (shared by the test processes it
 # starts), never into the user's ~/.cache/dlrun.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dlrun-test-cache-")
+# Offline for the whole session, module-scoped fixtures included (the autouse fixture
+# below also restores this after any test that changes it).
+os.environ["DLRUN_NO_TFDS"] = "1"
+os.environ.pop("DLRUN_DATA_DIR", None)
 configure()  # now, before any test's JAX work: JAX decides on the compile cache at its first compile
 
 

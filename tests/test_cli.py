@@ -161,13 +161,8 @@ def test_report_without_records_exits_1(tmp_path):
 @pytest.fixture(scope="module")
 def train_json(tmp_path_factory):
     out = tmp_path_factory.mktemp("train-runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DLRUN_NO_TFDS", "1")
-        mp.delenv("DLRUN_DATA_DIR", raising=False)
-        from dlrun.console import console
-        mp.setattr(console, "_file", console._file)
-        result = invoke("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "500",
-                        "--seeds", "2", "--out", str(out), "--json")
+    result = invoke("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "500",
+                    "--seeds", "2", "--out", str(out), "--json")
     return result, out
 
 
@@ -248,11 +243,8 @@ def test_diverged_train_exits_1_and_reports_null_accuracy(tmp_path):
 @pytest.fixture(scope="module")
 def compare_losses(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare-runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DLRUN_NO_TFDS", "1")
-        mp.delenv("DLRUN_DATA_DIR", raising=False)
-        result = invoke("compare", "losses", "--epochs", "1", "--train-size", "300", "--seeds", "2",
-                        "--out", str(out))
+    result = invoke("compare", "losses", "--epochs", "1", "--train-size", "300", "--seeds", "2",
+                    "--out", str(out))
     return result, out
 
 

@@ -55,10 +55,7 @@ def assert_real_plot(path) -> np.ndarray:
 def losses_run(tmp_path_factory):
     """`compare losses` for 2 epochs on 300 images and 2 seeds: (run folder, record)."""
     out = tmp_path_factory.mktemp("runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DLRUN_NO_TFDS", "1")
-        mp.delenv("DLRUN_DATA_DIR", raising=False)
-        result = invoke("compare", "losses", "--epochs", "2", "--train-size", "300", "--seeds", "2", "--out", str(out))
+    result = invoke("compare", "losses", "--epochs", "2", "--train-size", "300", "--seeds", "2", "--out", str(out))
     assert result.exit_code == 0, result.output
     (record_path,) = out.glob("*/record.json")
     return record_path.parent, json.loads(record_path.read_text())
