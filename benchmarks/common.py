@@ -154,16 +154,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
-def write_result(args, name: str, data: Data, clock: Clock, test_accs: list[float], **extra) -> None:
-    """The contender's JSON: timings, throughput, memory and the accuracy it reached."""
+def write_result(args, name: str, data: Data | tuple[int, int, str], clock: Clock, test_accs: list[float],
+                 **extra) -> None:
+    """The contender's JSON: timings, throughput, memory and the accuracy it reached.
+    `data`: what was trained on, or its (train size, test size, source)."""
     workload = WORKLOADS[args.workload]
+    n_train, n_test, source = data if isinstance(data, tuple) else (len(data.y_train), len(data.y_test), data.source)
     timing = clock.summary(args.epochs)
-    flops = epoch_flops(workload, len(data.y_train), len(data.y_test))
+    flops = epoch_flops(workload, n_train, n_test)
     steady = timing["steady_epoch_s"]
-    used = (len(data.y_train) // BATCH) * BATCH
+    used = (n_train // BATCH) * BATCH
     result = {
         "status": "ok", "contender": name, "workload": workload.name, "epochs": args.epochs,
-        "data_source": data.source, "n_train": len(data.y_train), "n_test": len(data.y_test),
+        "data_source": source, "n_train": n_train, "n_test": n_test,
         "models": workload.models, **timing,
         "samples_per_s": workload.models * used / steady if steady else None,
         "epoch_flops": flops, "flops_per_s": flops / steady if steady else None,

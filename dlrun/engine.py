@@ -17,6 +17,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -35,8 +36,14 @@ class Hyper(NamedTuple):
 
     @classmethod
     def of(cls, exp: Experiment) -> "Hyper":
-        opt = exp.optimizer
-        return cls(*(jnp.float32(v) for v in (opt.learning_rate, opt.lr_decay, exp.dropout, exp.weight_decay)))
+        """One replica's scalars."""
+        return cls(*(v[0] for v in cls.stack([exp], 1)))
+
+    @classmethod
+    def stack(cls, experiments: list[Experiment], k: int) -> "Hyper":
+        """[R] host arrays, variant-major (K seeds each): built in NumPy, so no device op runs."""
+        rows = [(e.optimizer.learning_rate, e.optimizer.lr_decay, e.dropout, e.weight_decay) for e in experiments]
+        return cls(*np.repeat(np.array(rows, np.float32), k, axis=0).T)
 
 
 class TrainState(NamedTuple):
@@ -63,26 +70,51 @@ def make_optimizer(exp: Experiment) -> optax.GradientTransformation:
     return optax.inject_hyperparams(opt.make)(learning_rate=opt.learning_rate, **dict(opt.extra))
 
 
-def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
-    """Initial weights depend on the seed alone, so variants of the same shape start equal."""
-    return nnx.split(exp.model.build(nnx.Rngs(params=seed)), nnx.Param, ...)
+def model_graphdef(exp: Experiment) -> nnx.GraphDef:
+    """The model's structure, found without computing any weights."""
+    return nnx.graphdef(nnx.eval_shape(lambda: exp.model.build(nnx.Rngs(params=0))))
+
+
+def init_inputs(experiments: list[Experiment], seeds: list[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """What `make_init` takes for R = len(experiments) * len(seeds) replicas, variant-major:
+    the seeds [R] and the optimizer's numbers {name: [R]}. The experiments share a structure."""
+    numbers = [{"learning_rate": e.optimizer.learning_rate, **dict(e.optimizer.extra)} for e in experiments]
+    k = len(seeds)
+    return (np.array(list(seeds) * len(experiments), np.int32),
+            {name: np.repeat(np.array([n[name] for n in numbers], np.float32), k) for name in numbers[0]})
+
+
+def make_init(exp: Experiment) -> Callable:
+    """(seeds [R], numbers {name: [R]}) -> TrainState with leaves [R, ...]. Every replica's
+    initial state comes from one program: built eagerly, each initializer and optimizer
+    slot would be a tiny program of its own, compiled on a cold start. Initial weights
+    depend on the seed alone, so variants of the same shape start equal."""
+    task, opt = exp.task, exp.optimizer
+
+    def init_replica(seed: jax.Array, numbers: dict[str, jax.Array]) -> TrainState:
+        _, params, rest = nnx.split(exp.model.build(nnx.Rngs(params=jax.random.key(seed))), nnx.Param, ...)
+        tx = optax.inject_hyperparams(opt.make)(**numbers)  # traced numbers: shared by variants
+        return TrainState(
+            params=params, rest=rest, opt_state=task.init_optimizer(tx, params),
+            key=jax.random.key_data(jax.random.key(seed)),
+            best=(params, rest) if exp.early_stopping else None,
+            best_val=jnp.float32(-jnp.inf), best_epoch=jnp.int32(-1),
+        )
+
+    return jax.vmap(init_replica)
 
 
 def init_states(experiments: list[Experiment], seeds: list[int]) -> tuple[nnx.GraphDef, TrainState]:
-    """One TrainState for R = len(experiments) * len(seeds) replicas, variant-major: its
-    leaves carry a leading replica axis [R, ...]. The experiments share a structure."""
-    states = []
-    for exp in experiments:
-        tx = make_optimizer(exp)  # its numbers go into the (traced) optimizer state
-        for seed in seeds:
-            graphdef, params, rest = init_params(exp, seed)
-            states.append(TrainState(
-                params=params, rest=rest, opt_state=exp.task.init_optimizer(tx, params),
-                key=jax.random.key_data(jax.random.key(seed)),
-                best=(params, rest) if exp.early_stopping else None,
-                best_val=jnp.array(-jnp.inf), best_epoch=jnp.array(-1),
-            ))
-    return graphdef, jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+    """Initial states of every replica, compiled on the spot (the runner compiles ahead of
+    time and caches: dlrun.train)."""
+    return model_graphdef(experiments[0]), jax.jit(make_init(experiments[0]))(*init_inputs(experiments, seeds))
+
+
+def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
+    """One seed's initial (graphdef, params, rest)."""
+    graphdef, state = init_states([exp], [seed])
+    params, rest = jax.tree.map(lambda a: a[0], (state.params, state.rest))
+    return graphdef, params, rest
 
 
 class EpochParts(NamedTuple):

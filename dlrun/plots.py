@@ -4,10 +4,11 @@ right; one colour per variant, the mean over seeds with a min-max band, and the
 lecture's number as a dotted line in the variant's colour.
 
 Everything is read from the record dict, so `dlrun report` can redraw the curves of an
-old run. matplotlib is imported only inside the functions that draw: `dlrun list` and
-the training commands must not pay for it before they have results to show.
+old run. matplotlib is imported only inside the functions that draw, or in the background
+while a run trains: `dlrun list` must not pay for it, nor a run's results table wait for it.
 """
 
+import threading
 import warnings
 from pathlib import Path
 
@@ -26,6 +27,21 @@ STYLE = {
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
     "grid.alpha": 0.3, "grid.linewidth": 0.6, "legend.fontsize": 9, "legend.frameon": False,
 }
+
+
+def import_in_background() -> None:
+    """Start importing matplotlib on another thread: a run calls this before it compiles
+    and trains, so the import (about half a second) overlaps that wait instead of
+    delaying the results table."""
+    threading.Thread(target=_import_matplotlib, name="import-matplotlib", daemon=True).start()
+
+
+def _import_matplotlib() -> None:
+    try:
+        import matplotlib.backends.backend_agg  # noqa: F401 - what savefig draws PNGs with
+        import matplotlib.figure  # noqa: F401
+    except Exception:  # noqa: BLE001 - save_curves imports again and reports the problem
+        pass
 
 
 def save_curves(record: dict, run_dir: Path) -> Path | None:

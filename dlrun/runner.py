@@ -17,7 +17,7 @@ from dlrun.config import Experiment, Group, get_experiment, get_group
 from dlrun.console import console, notice
 from dlrun.data import DatasetName
 from dlrun.engine import structure_key
-from dlrun.errors import DlrunError
+from dlrun.errors import ConfigError, DlrunError
 from dlrun.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
 from dlrun.report import load_record
 from dlrun.tasks import DataInfo
@@ -62,11 +62,21 @@ class RunRequest:
 
 def build_request(command: str, name: str, overrides: Overrides, seeds: tuple[int, ...], data_dir: Path | None,
                   out: Path, checkpoint_every: int | None = None, resume: Path | None = None) -> RunRequest:
-    """Resolve an experiment (train) or a group's variants (compare), with the overrides applied."""
-    group = get_group(name) if command == "compare" else None
-    names = group.variants if group else (name,)
+    """Resolve an experiment (train) or a group's variants (compare), with the overrides
+    applied. `compare` also takes experiments of your choice, as a comma list (no verdict)."""
+    group = get_group(name) if command == "compare" and "," not in name else None
+    names = group.variants if group else _comma_list(name)
     experiments = tuple(overrides.apply(get_experiment(n)) for n in names)
     return RunRequest(command, name, experiments, group, seeds, data_dir, out, overrides, checkpoint_every, resume)
+
+
+def _comma_list(names: str) -> tuple[str, ...]:
+    listed = tuple(n.strip() for n in names.split(",") if n.strip())
+    if not listed:
+        raise ConfigError(f"no experiment named in {names!r}")
+    if repeated := sorted({n for n in listed if listed.count(n) > 1}):
+        raise ConfigError(f"{', '.join(repeated)} listed more than once in {names!r}")
+    return listed
 
 
 def resume_request(run_dir: Path) -> RunRequest:
@@ -145,6 +155,7 @@ def run(request: RunRequest) -> dict:
         return record
 
     save(complete=False)  # from the start, so a run stopped early can be resumed
+    plots.import_in_background()
     with _progress() as progress:
         for batch in plan_batches(request.experiments, batch_variants_default()):
             if all(e.name in results for e in batch):

@@ -14,7 +14,8 @@ from flax import nnx
 from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
 from dlrun.devices import batch_sharder, configure, data_mesh, replicate
-from dlrun.engine import EpochParts, Hyper, init_states, make_epoch_parts, make_final_eval, make_scan_epoch, structure_key
+from dlrun.engine import (EpochParts, Hyper, init_inputs, make_epoch_parts, make_final_eval, make_init, make_scan_epoch,
+                          model_graphdef, structure_key)
 from dlrun.errors import ConfigError
 from dlrun.records import finite_or_none
 from dlrun.tasks import TaskData
@@ -70,8 +71,23 @@ class Program(NamedTuple):
     final_eval: Callable
 
 
-_PROGRAMS: dict[tuple, Program] = {}
-compile_count = {"programs": 0}  # programs compiled in this process (the cache misses)
+_PROGRAMS: dict[tuple, Any] = {}  # compiled programs of this process, by structure and shapes
+compile_count = {"programs": 0}  # structures compiled in this process (epoch + final evaluation + init)
+
+
+def _cached(key: tuple, build: Callable[[], Any]) -> tuple[Any, float]:
+    """`build()` once per key in this process; returns it and the seconds spent (0 when cached)."""
+    if key in _PROGRAMS:
+        return _PROGRAMS[key], 0.0
+    start = time.perf_counter()
+    _PROGRAMS[key] = build()
+    return _PROGRAMS[key], time.perf_counter() - start
+
+
+def get_init(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Callable, float]:
+    """The compiled initialisation of R = len(seeds) replicas of this structure."""
+    build = lambda: _aot(make_init(exp), seeds, numbers, options=RUN_ONCE)  # noqa: E731
+    return _cached(("init", structure_key(exp), len(seeds)), build)
 
 
 def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper) -> tuple[Program, float]:
@@ -79,21 +95,26 @@ def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper) 
     Returns them and the seconds spent compiling (0 when already compiled)."""
     shapes = tuple((a.shape, a.dtype) for a in jax.tree.leaves((state, data, hyper)))
     key = (structure_key(exp), jax.tree.structure((state, data, hyper)), shapes)
-    if key in _PROGRAMS:
-        return _PROGRAMS[key], 0.0
-    n_train = len(jax.tree.leaves(data.train)[0])
-    parts = make_epoch_parts(exp, graphdef, n_train, batch_sharder(data_mesh(), exp.batch_size or n_train))
-    start = time.perf_counter()
-    build = _compile_scan if exp.loop == Loop.SCAN else _compile_steps
-    program = Program(build(parts, state, data, hyper), _aot(make_final_eval(exp, graphdef), state, data))
-    compile_count["programs"] += 1
-    _PROGRAMS[key] = program
-    return program, time.perf_counter() - start
+
+    def build() -> Program:
+        n_train = len(jax.tree.leaves(data.train)[0])
+        parts = make_epoch_parts(exp, graphdef, n_train, batch_sharder(data_mesh(), exp.batch_size or n_train))
+        compile_epoch = _compile_scan if exp.loop == Loop.SCAN else _compile_steps
+        compile_count["programs"] += 1
+        return Program(compile_epoch(parts, state, data, hyper), _aot(make_final_eval(exp, graphdef), state, data))
+
+    return _cached(key, build)
 
 
-def _aot(fn: Callable, *args, donate: tuple[int, ...] = ()) -> Callable:
+# For a program that runs once (the random initial weights): XLA's optimisation passes
+# would cost it about 1 s of compiling on a cold start (the threefry generator is large)
+# to save a millisecond of running; its numbers are the same either way.
+RUN_ONCE = {"xla_backend_optimization_level": 0}
+
+
+def _aot(fn: Callable, *args, donate: tuple[int, ...] = (), options: dict | None = None) -> Callable:
     """Compile now (ahead of time), so compile time is measured apart from training."""
-    return jax.jit(fn, donate_argnums=donate).lower(*args).compile()
+    return jax.jit(fn, donate_argnums=donate).lower(*args).compile(compiler_options=options)
 
 
 def _compile_scan(parts: EpochParts, state, data, hyper) -> Callable:
@@ -153,14 +174,15 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     for exp in experiments:
         check_settings(exp, n_train)
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
-    graphdef, state = init_states(experiments, seeds)
-    hyper = jax.tree.map(lambda *h: jnp.stack(h), *(Hyper.of(e) for e in experiments for _ in seeds))
-    hyper = replicate(hyper, mesh)
+    graphdef, init_args = model_graphdef(lead), init_inputs(experiments, seeds)
+    init, init_s = get_init(lead, *init_args)
+    state, hyper = init(*init_args), replicate(Hyper.stack(experiments, len(seeds)), mesh)
     first_epoch, active = 0, set(range(len(experiments)))
     if checkpointer and (saved := checkpointer.restore(state)):
         first_epoch, state, active = _resume(saved, results)
     state = replicate(state, mesh)
     program, compile_s = get_program(lead, graphdef, state, data, hyper)
+    compile_s += init_s
     state = _run_epochs(experiments, program, state, data, hyper, results, on_epoch, first_epoch, active, checkpointer)
     usable = any(r.epochs for r in results) and not any(leaf.is_deleted() for leaf in jax.tree.leaves(state))
     final = jax.device_get(program.final_eval(state, data)) if usable else {}
