@@ -1,7 +1,9 @@
 """The one training engine: every lesson, whatever its family, runs through these programs.
 
-An epoch is `start` (data order, learning-rate decay), one `step` per mini-batch drawn
+An epoch is `start` (learning-rate decay, the step keys), one `step` per mini-batch drawn
 from data that lives on the device, and `finish` (evaluation, early-stopping bookkeeping).
+The data order of every epoch is drawn on the host (`data_order`) and passed in: a few
+kilobytes per epoch, and no random generator to compile when nothing else needs one.
 In the SCAN loop form the whole epoch is one compiled program (`lax.scan` over the
 steps); in the STEPS form (convolutions, which XLA:CPU runs slowly inside a rolled scan,
 jax#12868) each part is compiled alone and the steps are dispatched from Python without
@@ -117,37 +119,48 @@ def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nn
     return graphdef, params, rest
 
 
+def data_order(seeds: np.ndarray, epoch: int, n_train: int, batch: int) -> np.ndarray:
+    """[R, steps, B] training rows of each replica's mini-batches for this epoch: a fresh
+    shuffle per (seed, epoch), so variants trained with the same seed see the same order
+    and a resumed run the order it would have seen. The rows left over are skipped."""
+    steps = n_train // batch
+    return np.stack([np.random.default_rng((int(seed), epoch)).permutation(n_train)[: steps * batch]
+                     .reshape(steps, batch) for seed in seeds]).astype(np.int32)
+
+
 class EpochParts(NamedTuple):
     """One replica's epoch in three pure functions (see the module docstring)."""
 
-    start: Callable  # (state, hyper, epoch) -> (state, order [steps, B], step key)
+    start: Callable  # (state, hyper, epoch) -> (state, step key)
     step: Callable  # (carry, idx [B]) -> (carry, metrics); carry = (state, data, hyper, key)
     finish: Callable  # (state, data, step_metrics {name: [steps]}, epoch) -> (state, metrics)
 
 
-def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, n_train: int, shard: Callable) -> EpochParts:
+def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, shard: Callable) -> EpochParts:
     """Reads only the structural fields of `exp` (see `structure_key`); `shard` places each
     mini-batch over the devices (data parallelism)."""
     task, tx = exp.task, make_optimizer(exp)
-    batch = exp.batch_size or n_train
-    steps = n_train // batch
+    uses_key = exp.dropout > 0 or task.needs_key  # a fresh key every step
 
     def start(state: TrainState, hyper: Hyper, epoch: jax.Array):
-        order_key = jax.random.fold_in(jax.random.wrap_key_data(state.key), epoch)  # seed and epoch only
-        order = jax.random.permutation(order_key, n_train)[: steps * batch].reshape(steps, batch)
         lr = hyper.learning_rate / jnp.sqrt(1.0 + hyper.lr_decay * epoch)
         state = state._replace(opt_state=task.set_learning_rate(state.opt_state, lr))
-        return state, order, jax.random.key_data(jax.random.fold_in(order_key, 1))
+        if not uses_key:
+            return state, state.key
+        return state, jax.random.key_data(jax.random.fold_in(jax.random.wrap_key_data(state.key), epoch))
 
     def step(carry, idx):
         state, data, hyper, key = carry
-        key, step_key = jax.random.split(jax.random.wrap_key_data(key))
+        step_key = None
+        if uses_key:  # else no random generator in the loop: it would only add compile time
+            key, step_key = jax.random.split(jax.random.wrap_key_data(key))
+            key = jax.random.key_data(key)
         params, rest, opt_state, metrics = task.update(
             exp, graphdef, tx, state.params, state.rest, state.opt_state,
-            task.batch(data.train, idx, shard), hyper, step_key if exp.dropout or task.needs_key else None,
+            task.batch(data.train, idx, shard), hyper, step_key,
         )
         state = state._replace(params=params, rest=rest, opt_state=opt_state)
-        return (state, data, hyper, jax.random.key_data(key)), metrics
+        return (state, data, hyper, key), metrics
 
     def finish(state: TrainState, data: TaskData, step_metrics, epoch):
         model = nnx.merge(graphdef, state.params, state.rest)
@@ -160,10 +173,10 @@ def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, n_train: int, shar
 
 
 def make_scan_epoch(parts: EpochParts) -> Callable:
-    """The whole epoch as one program: (state, data, hyper, epoch) -> (state, metrics)."""
+    """The whole epoch as one program: (state, data, hyper, epoch, order [steps, B]) -> (state, metrics)."""
 
-    def epoch_fn(state, data, hyper, epoch):
-        state, order, key = parts.start(state, hyper, epoch)
+    def epoch_fn(state, data, hyper, epoch, order):
+        state, key = parts.start(state, hyper, epoch)
         (state, *_), step_metrics = jax.lax.scan(parts.step, (state, data, hyper, key), order)
         return parts.finish(state, data, step_metrics, epoch)
 

@@ -2,6 +2,7 @@
 asked, several variants that share a structure) trained as replicas of one compiled
 program, metrics pulled once per epoch, divergence and Ctrl-C turned into a status."""
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
@@ -14,8 +15,8 @@ from flax import nnx
 from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
 from dlrun.devices import batch_sharder, configure, data_mesh, replicate
-from dlrun.engine import (EpochParts, Hyper, init_inputs, make_epoch_parts, make_final_eval, make_init, make_scan_epoch,
-                          model_graphdef, structure_key)
+from dlrun.engine import (EpochParts, Hyper, data_order, init_inputs, make_epoch_parts, make_final_eval, make_init,
+                          make_scan_epoch, model_graphdef, structure_key)
 from dlrun.errors import ConfigError
 from dlrun.records import finite_or_none
 from dlrun.tasks import TaskData
@@ -67,7 +68,7 @@ def check_settings(exp: Experiment, n_train: int) -> None:
 class Program(NamedTuple):
     """The compiled programs of one structure and shape: an epoch, and the final evaluation."""
 
-    epoch: Callable  # (state, data, hyper, epoch) -> (state, metrics)
+    epoch: Callable  # (state, data, hyper, epoch, order [R, steps, B]) -> (state, metrics)
     final_eval: Callable
 
 
@@ -90,18 +91,18 @@ def get_init(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Callabl
     return _cached(("init", structure_key(exp), len(seeds)), build)
 
 
-def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper) -> tuple[Program, float]:
-    """The compiled programs for this structure and these shapes; compiled on first use.
-    Returns them and the seconds spent compiling (0 when already compiled)."""
-    shapes = tuple((a.shape, a.dtype) for a in jax.tree.leaves((state, data, hyper)))
+def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, order) -> tuple[Program, float]:
+    """The compiled programs for this structure and these shapes (`order`: an epoch's
+    data order [R, steps, B]); compiled on first use. Returns them and the seconds spent
+    compiling (0 when already compiled)."""
+    shapes = tuple((a.shape, a.dtype) for a in jax.tree.leaves((state, data, hyper, order)))
     key = (structure_key(exp), jax.tree.structure((state, data, hyper)), shapes)
 
     def build() -> Program:
-        n_train = len(jax.tree.leaves(data.train)[0])
-        parts = make_epoch_parts(exp, graphdef, n_train, batch_sharder(data_mesh(), exp.batch_size or n_train))
+        parts = make_epoch_parts(exp, graphdef, batch_sharder(data_mesh(), order.shape[-1]))
         compile_epoch = _compile_scan if exp.loop == Loop.SCAN else _compile_steps
         compile_count["programs"] += 1
-        return Program(compile_epoch(parts, state, data, hyper), _aot(make_final_eval(exp, graphdef), state, data))
+        return Program(compile_epoch(parts, state, data, hyper, order), _aot(make_final_eval(exp, graphdef), state, data))
 
     return _cached(key, build)
 
@@ -117,21 +118,20 @@ def _aot(fn: Callable, *args, donate: tuple[int, ...] = (), options: dict | None
     return jax.jit(fn, donate_argnums=donate).lower(*args).compile(compiler_options=options)
 
 
-def _compile_scan(parts: EpochParts, state, data, hyper) -> Callable:
-    epoch_fn = jax.vmap(make_scan_epoch(parts), in_axes=(0, None, 0, None))
-    return _aot(epoch_fn, state, data, hyper, jnp.int32(0), donate=(0,))
+def _compile_scan(parts: EpochParts, state, data, hyper, order) -> Callable:
+    epoch_fn = jax.vmap(make_scan_epoch(parts), in_axes=(0, None, 0, None, 0))
+    return _aot(epoch_fn, state, data, hyper, jnp.int32(0), order, donate=(0,))
 
 
-def _compile_steps(parts: EpochParts, state, data, hyper) -> Callable:
+def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
     """Start, step and finish compiled apart; the steps are dispatched from Python without
     waiting, and their metrics summed on the device."""
     start = jax.vmap(parts.start, in_axes=(0, 0, None))
     step = jax.vmap(parts.step, in_axes=((0, None, 0, 0), 0), out_axes=((0, None, 0, 0), 0))
     finish = jax.vmap(parts.finish, in_axes=(0, None, 0, None))
-    started, order, key = jax.eval_shape(start, state, hyper, jnp.int32(0))
+    started, key = jax.eval_shape(start, state, hyper, jnp.int32(0))
     carry = (started, data, hyper, key)
-    idx = jax.ShapeDtypeStruct(order.shape[::2], order.dtype)  # [R, B]: one step's rows
-    _, metric_shapes = jax.eval_shape(step, carry, idx)
+    _, metric_shapes = jax.eval_shape(step, carry, order[:, 0])
 
     def step_and_sum(carry, idx, sums):
         carry, metrics = step(carry, idx)
@@ -140,14 +140,13 @@ def _compile_steps(parts: EpochParts, state, data, hyper) -> Callable:
     sums0 = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
     per_step = jax.tree.map(lambda m: jax.ShapeDtypeStruct((m.shape[0], 1), m.dtype), metric_shapes)
     start_c = _aot(start, state, hyper, jnp.int32(0))
-    step_c = _aot(step_and_sum, carry, idx, sums0)
+    step_c = _aot(step_and_sum, carry, order[:, 0], sums0)
     finish_c = _aot(finish, started, data, per_step, jnp.int32(0))
-    steps = order.shape[1]
 
-    def epoch_fn(state, data, hyper, epoch):
-        state, order, key = start_c(state, hyper, epoch)
-        carry, sums = (state, data, hyper, key), sums0
-        for s in range(steps):
+    def epoch_fn(state, data, hyper, epoch, order: np.ndarray):
+        state, key = start_c(state, hyper, epoch)
+        carry, sums, steps = (state, data, hyper, key), sums0, order.shape[1]
+        for s in range(steps):  # host rows of step s [R, B]: no device op to slice them
             carry, sums = step_c(carry, order[:, s], sums)
         return finish_c(carry[0], data, jax.tree.map(lambda t: t[:, None] / steps, sums), epoch)
 
@@ -181,9 +180,11 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     if checkpointer and (saved := checkpointer.restore(state)):
         first_epoch, state, active = _resume(saved, results)
     state = replicate(state, mesh)
-    program, compile_s = get_program(lead, graphdef, state, data, hyper)
+    order_of = functools.partial(data_order, init_args[0], n_train=n_train, batch=lead.batch_size or n_train)
+    program, compile_s = get_program(lead, graphdef, state, data, hyper, order_of(first_epoch))
     compile_s += init_s
-    state = _run_epochs(experiments, program, state, data, hyper, results, on_epoch, first_epoch, active, checkpointer)
+    state = _run_epochs(experiments, program, state, data, hyper, order_of, results, on_epoch, first_epoch, active,
+                        checkpointer)
     usable = any(r.epochs for r in results) and not any(leaf.is_deleted() for leaf in jax.tree.leaves(state))
     final = jax.device_get(program.final_eval(state, data)) if usable else {}
     for v, result in enumerate(results):
@@ -235,13 +236,14 @@ def _save(checkpointer: Checkpointer, epoch: int, state, results: list[VariantRe
     checkpointer.save(epoch, state, finite_or_none({"results": progress}))
 
 
-def _run_epochs(experiments, program: Program, state, data, hyper, results: list[VariantResult], on_epoch,
-                first_epoch: int, active: set[int], checkpointer: Checkpointer | None):
+def _run_epochs(experiments, program: Program, state, data, hyper, order_of: Callable[[int], np.ndarray],
+                results: list[VariantResult], on_epoch, first_epoch: int, active: set[int],
+                checkpointer: Checkpointer | None):
     """Run epochs until every variant has finished, diverged or spent its patience. Ctrl-C
     or SIGTERM marks the unfinished variants interrupted and returns the last state."""
     try:
         for epoch in range(first_epoch, max(e.epochs for e in experiments)):
-            state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch))
+            state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch), order_of(epoch))
             host = jax.device_get((metrics, state.best_epoch))  # the epoch's one transfer
             _record_variants(experiments, results, on_epoch, epoch, active, *host)
             if not active:

@@ -113,8 +113,9 @@ def _first_epoch(exp, images, n_train: int):
     data = tasks.place_images(exp, images)
     graphdef, states = engine.init_states([exp], [0])
     state = jax.tree.map(lambda a: a[0], states)
-    epoch = jax.jit(engine.make_scan_epoch(engine.make_epoch_parts(exp, graphdef, n_train, lambda a: a)))
-    new_state, metrics = epoch(state, data, engine.Hyper.of(exp), jnp.int32(0))
+    epoch = jax.jit(engine.make_scan_epoch(engine.make_epoch_parts(exp, graphdef, lambda a: a)))
+    order = engine.data_order(np.array([0]), 0, n_train, exp.batch_size or n_train)[0]  # [steps, B]
+    new_state, metrics = epoch(state, data, engine.Hyper.of(exp), jnp.int32(0), order)
     return graphdef, data, new_state, metrics
 
 
