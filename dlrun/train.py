@@ -187,28 +187,31 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
                         checkpointer)
     usable = any(r.epochs for r in results) and not any(leaf.is_deleted() for leaf in jax.tree.leaves(state))
     final = jax.device_get(program.final_eval(state, data)) if usable else {}
+    weights = jax.device_get((state.params, state.rest)) if final else None  # [R, ...] on the host, sliced below
     for v, result in enumerate(results):
         if result.status != DIVERGED and result.epochs and final:
             result.final = {k: _replicas(a, v, len(seeds)).tolist() for k, a in final.items()}
             if not all(np.all(np.isfinite(values)) for values in result.final.values()):
                 result.status, result.final = DIVERGED, {}  # e.g. weights that overflowed to inf
                 continue
-            result.final |= _host_metrics(experiments[v], graphdef, state, host_data, v, len(seeds))
+            result.final |= _host_metrics(experiments[v], graphdef, weights, host_data, v, len(seeds))
             if on_trained:
-                on_trained(v, _replica_model(graphdef, state, v * len(seeds)), host_data)
+                on_trained(v, _replica_model(graphdef, weights, v * len(seeds)), host_data)
         result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
     return results
 
 
-def _host_metrics(exp: Experiment, graphdef, state, host_data: TaskData, variant: int, k: int) -> dict[str, list]:
+def _host_metrics(exp: Experiment, graphdef, weights, host_data: TaskData, variant: int, k: int) -> dict[str, list]:
     """The task's host-side final metrics for each of the variant's K seeds."""
-    per_seed = [exp.task.host_metrics(exp, _replica_model(graphdef, state, variant * k + i), host_data) for i in range(k)]
+    per_seed = [exp.task.host_metrics(exp, _replica_model(graphdef, weights, variant * k + i), host_data) for i in range(k)]
     return {name: [m[name] for m in per_seed] for name in per_seed[0]}
 
 
-def _replica_model(graphdef, state, replica: int):
-    """The model of one replica (e.g. a variant's first seed), for pictures."""
-    params, rest = jax.tree.map(lambda a: a[replica], (state.params, state.rest))
+def _replica_model(graphdef, weights, replica: int):
+    """The model of one replica (e.g. a variant's first seed), from the host copy of every
+    replica's (params, rest): NumPy slicing, where slicing device arrays would compile a
+    small program per leaf."""
+    params, rest = jax.tree.map(lambda a: a[replica], weights)
     return nnx.merge(graphdef, params, rest)
 
 

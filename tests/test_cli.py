@@ -150,6 +150,28 @@ def test_batch_larger_than_training_subset_exits_2(tmp_path):
     _assert_clean_error(result, "batch size 100 is larger than the 50 training examples", quiet=False)
 
 
+@pytest.mark.parametrize("names, message", [
+    ("mnist-relu-3layer,mnist-relu-3layr", "did you mean"),
+    ("mnist-relu-3layer,mnist-relu-3layer", "mnist-relu-3layer listed more than once"),
+    (",", "no experiment named in ','"),
+])
+def test_bad_comma_list_for_compare_exits_2(tmp_path, names, message):
+    _assert_clean_error(invoke("compare", names, "--out", str(tmp_path)), message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compare_of_chosen_experiments_tables_them_without_a_verdict(tmp_path):
+    result = invoke("compare", "mnist-relu-3layer, mnist-relu-3layer-adam", "--epochs", "1", "--train-size", "200",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip() for line in plain(result.stdout).splitlines() if line.count("│") >= 3}
+    assert {"mnist-relu-3layer", "mnist-relu-3layer-adam"} <= rows
+    assert not VERDICT.search(plain(result.stdout))
+    record = json.loads(next(tmp_path.glob("*/record.json")).read_text())
+    assert [r["variant"] for r in record["results"]] == ["mnist-relu-3layer", "mnist-relu-3layer-adam"]
+    assert record["claims"] == []
+
+
 def test_report_without_records_exits_1(tmp_path):
     result = invoke("report", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "reports"))
     _assert_clean_error(result, "no run record", code=1)

@@ -105,6 +105,17 @@ def test_variants_differing_only_in_activation_start_from_identical_weights(tiny
     assert any(not np.array_equal(a, b) for a, b in zip(_leaves(relu), _leaves(other_seed)))
 
 
+def test_data_order_is_a_fresh_shuffle_per_epoch_shared_by_equal_seeds():
+    """10 rows in batches of 3: 3 steps, one row left out; seeds [4, 7, 4] (two variants of seed 4)."""
+    first, second = (engine.data_order(np.array([4, 7, 4]), epoch, 10, 3) for epoch in (0, 1))
+    assert first.shape == (3, 3, 3)  # [R, steps, B]
+    for replica in (*first, *second):
+        assert len(set(replica.ravel())) == 9 and set(replica.ravel()) <= set(range(10))
+    np.testing.assert_array_equal(first[0], first[2])  # same seed, same order
+    assert not np.array_equal(first[0], first[1]) and not np.array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first, engine.data_order(np.array([4, 7, 4]), 0, 10, 3))  # reproducible
+
+
 # --------------------------------------------------------------------------- one epoch, by hand
 
 
