@@ -1,7 +1,9 @@
 """The one training engine: every lesson, whatever its family, runs through these programs.
 
 An epoch is `start` (learning-rate decay, the step keys), one `step` per mini-batch drawn
-from data that lives on the device, and `finish` (evaluation, early-stopping bookkeeping).
+from data that lives on the device, and `finish` (training metrics, early-stopping
+bookkeeping); the test split is then measured by `evaluate`, a program of its own that
+does not depend on the optimizer.
 The data order of every epoch is drawn on the host (`data_order`) and passed in: a few
 kilobytes per epoch, and no random generator to compile when nothing else needs one.
 In the SCAN loop form the whole epoch is one compiled program (`lax.scan` over the
@@ -163,10 +165,8 @@ def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, shard: Callable) -
         return (state, data, hyper, key), metrics
 
     def finish(state: TrainState, data: TaskData, step_metrics, epoch):
-        model = nnx.merge(graphdef, state.params, state.rest)
         metrics = {f"train_{k}": v.mean() for k, v in step_metrics.items()}
-        metrics |= {f"test_{k}": v for k, v in task.evaluate(exp, model, data.eval).items()}
-        state = _track_best(exp, state, model, data, epoch)
+        state = _track_best(exp, state, nnx.merge(graphdef, state.params, state.rest), data, epoch)
         return state, metrics | {"best_val_score": state.best_val}  # best so far, not this epoch's
 
     return EpochParts(start, step, finish)
@@ -194,15 +194,18 @@ def _track_best(exp: Experiment, state: TrainState, model, data: TaskData, epoch
                           best_epoch=jnp.where(better, epoch, state.best_epoch))
 
 
-def make_final_eval(exp: Experiment, graphdef: nnx.GraphDef) -> Callable:
-    """Metrics of the final (or best, with early stopping) weights on the whole training
-    subset and on the test split, in inference mode. Vmapped over replicas."""
+def evaluation_key(exp: Experiment) -> tuple:
+    """What decides the evaluation program: not the optimizer, so the variants of an
+    optimizer comparison share it."""
+    return exp.task, exp.model, exp.loss
 
-    def final_eval(state: TrainState, data: TaskData) -> dict[str, Any]:
-        params, rest = state.best if exp.early_stopping else (state.params, state.rest)
-        model = nnx.merge(graphdef, params, rest)
-        metrics = {f"train_{k}": v for k, v in exp.task.evaluate(exp, model, data.train).items()}
-        metrics |= {f"test_{k}": v for k, v in exp.task.evaluate(exp, model, data.eval).items()}
-        return metrics | exp.task.final_extras(params)
 
-    return jax.vmap(final_eval, in_axes=(0, None))
+def make_evaluate(exp: Experiment, graphdef: nnx.GraphDef) -> Callable:
+    """(params, rest, split) -> {metric: [R]}: every replica's metrics on a whole split,
+    in inference mode. Reads only `evaluation_key(exp)`. The test split after each epoch
+    and the final numbers on the training and test splits all come from it."""
+
+    def evaluate(params: nnx.State, rest: nnx.State, split) -> dict[str, jax.Array]:
+        return exp.task.evaluate(exp, nnx.merge(graphdef, params, rest), split)
+
+    return jax.vmap(evaluate, in_axes=(0, 0, None))

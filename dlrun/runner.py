@@ -146,11 +146,12 @@ def run(request: RunRequest) -> dict:
         check_settings(exp, len(jax.tree.leaves(exp.task.place(exp, loaded).train)[0]))
     run_dir = request.resume or new_run_dir(request.out, request.name)
     results = finished_results(run_dir) if request.resume else {}
-    started, compiled_before = time.time(), compile_count["programs"]
+    started, compiled_before = time.time(), dict(compile_count)
 
     def save(complete: bool) -> dict:
         record = _record(request, info, results, run_dir, started) | {"complete": complete}
-        record["programs_compiled"] = compile_count["programs"] - compiled_before
+        for kind in ("structures", "programs"):
+            record[f"{kind}_compiled"] = compile_count[kind] - compiled_before[kind]
         write_json_atomic(run_dir / "record.json", record)
         return record
 
@@ -289,7 +290,8 @@ def _record(request: RunRequest, info: DataInfo, results: dict[str, VariantResul
     })
 
 
-PUBLIC_KEYS = ("command", "name", "data", "results", "columns", "claims", "programs_compiled", "run_dir")
+PUBLIC_KEYS = ("command", "name", "data", "results", "columns", "claims", "structures_compiled", "programs_compiled",
+               "run_dir")
 
 
 def public_summary(record: dict) -> dict:

@@ -16,6 +16,14 @@ def fmt_number(value: float | None, std: float | None = None, digits: int = 3) -
     return text if std is None else f"{text} ± {std:.{digits}f}"
 
 
+def _compiled(record: dict) -> str:
+    """E.g. "2 structures compiled (5 programs)"; a structure is one training program."""
+    structures, programs = record.get("structures_compiled"), record.get("programs_compiled", "?")
+    if structures is None:  # a record from before structures were counted
+        return f"{programs} program(s) compiled"
+    return f"{structures} structure{'s' if structures != 1 else ''} compiled ({programs} program{'s' if programs != 1 else ''})"
+
+
 def results_table(record: dict) -> Table:
     """One row per variant; diverged runs are marked, never shown as NaN accuracy."""
     data = record["data"]
@@ -24,7 +32,7 @@ def results_table(record: dict) -> Table:
         title=f"{record['command']} {record['name']}",
         caption=f"data: {data['source']} · {data['train_size']:,} train / {data['test_size']:,} test · "
         f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std) · "
-        f"{record.get('programs_compiled', '?')} program(s) compiled",
+        f"{_compiled(record)}",
     )
     columns = record.get("columns") or DEFAULT_COLUMNS  # the family's metrics, headline first
     longest = max((len(r["variant"]) for r in record["results"]), default=8)

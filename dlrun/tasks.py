@@ -95,10 +95,10 @@ class Task:
         """Metrics of the loss gradient of a step (averaged over the epoch); none by default."""
         return {}
 
-    def final_extras(self, params) -> Metrics:
-        """Metrics of the weights themselves, reported with the final numbers."""
-        kernels = [p for path, p in nnx.to_flat_state(params) if path[-1] == "kernel"]
-        return {"weight_norm": jnp.sqrt(sum(jnp.sum(k[...] ** 2) for k in kernels))}
+    def final_extras(self, params) -> dict[str, float]:
+        """Numbers about one replica's trained weights (host NumPy arrays), reported with the final metrics."""
+        kernels = [np.asarray(p[...]) for path, p in nnx.to_flat_state(params) if path[-1] == "kernel"]
+        return {"weight_norm": float(np.sqrt(sum(np.sum(k.astype(np.float64) ** 2) for k in kernels)))}
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
         """Final metrics computed outside the compiled programs (e.g. entity F1 with

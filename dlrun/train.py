@@ -15,8 +15,8 @@ from flax import nnx
 from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
 from dlrun.devices import batch_sharder, configure, data_mesh, replicate
-from dlrun.engine import (EpochParts, Hyper, data_order, init_inputs, make_epoch_parts, make_final_eval, make_init,
-                          make_scan_epoch, model_graphdef, structure_key)
+from dlrun.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
+                          make_init, make_scan_epoch, model_graphdef, structure_key)
 from dlrun.errors import ConfigError
 from dlrun.records import finite_or_none
 from dlrun.tasks import TaskData
@@ -66,14 +66,16 @@ def check_settings(exp: Experiment, n_train: int) -> None:
 
 
 class Program(NamedTuple):
-    """The compiled programs of one structure and shape: an epoch, and the final evaluation."""
+    """The compiled programs of one structure and its data's shapes."""
 
-    epoch: Callable  # (state, data, hyper, epoch, order [R, steps, B]) -> (state, metrics)
-    final_eval: Callable
+    epoch: Callable  # (state, data, hyper, epoch, order [R, steps, B]) -> (state, training metrics {name: [R]})
+    evaluate: Callable  # (params, rest, split) -> {metric: [R]}, for the test and the training split
 
 
-_PROGRAMS: dict[tuple, Any] = {}  # compiled programs of this process, by structure and shapes
-compile_count = {"programs": 0}  # structures compiled in this process (epoch + final evaluation + init)
+_PROGRAMS: dict[tuple, Any] = {}  # compiled programs of this process, by what decides them and their shapes
+# Compiled in this process: training structures (one epoch program each), and every
+# program (with the initialisation and evaluation programs, which structures may share).
+compile_count = {"structures": 0, "programs": 0}
 
 
 def _cached(key: tuple, build: Callable[[], Any]) -> tuple[Any, float]:
@@ -82,7 +84,12 @@ def _cached(key: tuple, build: Callable[[], Any]) -> tuple[Any, float]:
         return _PROGRAMS[key], 0.0
     start = time.perf_counter()
     _PROGRAMS[key] = build()
+    compile_count["programs"] += 1
     return _PROGRAMS[key], time.perf_counter() - start
+
+
+def _shapes(tree) -> tuple:
+    return jax.tree.structure(tree), tuple((a.shape, a.dtype) for a in jax.tree.leaves(tree))
 
 
 def get_init(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Callable, float]:
@@ -95,16 +102,26 @@ def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, 
     """The compiled programs for this structure and these shapes (`order`: an epoch's
     data order [R, steps, B]); compiled on first use. Returns them and the seconds spent
     compiling (0 when already compiled)."""
-    shapes = tuple((a.shape, a.dtype) for a in jax.tree.leaves((state, data, hyper, order)))
-    key = (structure_key(exp), jax.tree.structure((state, data, hyper)), shapes)
 
-    def build() -> Program:
+    def build_epoch() -> Callable:
         parts = make_epoch_parts(exp, graphdef, batch_sharder(data_mesh(), order.shape[-1]))
-        compile_epoch = _compile_scan if exp.loop == Loop.SCAN else _compile_steps
-        compile_count["programs"] += 1
-        return Program(compile_epoch(parts, state, data, hyper, order), _aot(make_final_eval(exp, graphdef), state, data))
+        compile_count["structures"] += 1
+        return (_compile_scan if exp.loop == Loop.SCAN else _compile_steps)(parts, state, data, hyper, order)
 
-    return _cached(key, build)
+    epoch, epoch_s = _cached(("epoch", structure_key(exp), _shapes((state, data, hyper, order))), build_epoch)
+    evaluate, evaluate_s = get_evaluate(exp, graphdef, (state.params, state.rest), (data.eval, data.train))
+    return Program(epoch, evaluate), epoch_s + evaluate_s
+
+
+def get_evaluate(exp: Experiment, graphdef, weights: tuple, splits: tuple) -> tuple[Callable, float]:
+    """The compiled evaluation of replicas with these `weights` (params, rest) on splits of
+    these shapes; shared by every structure with the same `evaluation_key`."""
+    fn, compiled, seconds = make_evaluate(exp, graphdef), {}, 0.0
+    for split in splits:
+        key = ("evaluate", evaluation_key(exp), _shapes((weights, split)))
+        compiled[_shapes(split)], s = _cached(key, lambda: _aot(fn, *weights, split))  # noqa: B023 - called at once
+        seconds += s
+    return (lambda params, rest, split: compiled[_shapes(split)](params, rest, split)), seconds
 
 
 # For a program that runs once (the random initial weights): XLA's optimisation passes
@@ -183,28 +200,52 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     order_of = functools.partial(data_order, init_args[0], n_train=n_train, batch=lead.batch_size or n_train)
     program, compile_s = get_program(lead, graphdef, state, data, hyper, order_of(first_epoch))
     compile_s += init_s
-    state = _run_epochs(experiments, program, state, data, hyper, order_of, results, on_epoch, first_epoch, active,
-                        checkpointer)
-    usable = any(r.epochs for r in results) and not any(leaf.is_deleted() for leaf in jax.tree.leaves(state))
-    final = jax.device_get(program.final_eval(state, data)) if usable else {}
-    weights = jax.device_get((state.params, state.rest)) if final else None  # [R, ...] on the host, sliced below
+    state, tested = _run_epochs(experiments, program, state, data, hyper, order_of, results, on_epoch, first_epoch,
+                                active, checkpointer)
+    final, weights = _final_metrics(lead, program, state, data, tested) if any(r.epochs for r in results) else ({}, None)
     for v, result in enumerate(results):
         if result.status != DIVERGED and result.epochs and final:
-            result.final = {k: _replicas(a, v, len(seeds)).tolist() for k, a in final.items()}
-            if not all(np.all(np.isfinite(values)) for values in result.final.values()):
-                result.status, result.final = DIVERGED, {}  # e.g. weights that overflowed to inf
-                continue
-            result.final |= _host_metrics(experiments[v], graphdef, weights, host_data, v, len(seeds))
-            if on_trained:
-                on_trained(v, _replica_model(graphdef, weights, v * len(seeds)), host_data)
+            models = [_replica_model(graphdef, weights, r) for r in range(v * len(seeds), (v + 1) * len(seeds))]
+            _finish_variant(experiments[v], result, _replicas(final, v, len(seeds)), models, host_data)
+            if on_trained and result.status != DIVERGED:
+                on_trained(v, models[0], host_data)
         result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
     return results
 
 
-def _host_metrics(exp: Experiment, graphdef, weights, host_data: TaskData, variant: int, k: int) -> dict[str, list]:
-    """The task's host-side final metrics for each of the variant's K seeds."""
-    per_seed = [exp.task.host_metrics(exp, _replica_model(graphdef, weights, variant * k + i), host_data) for i in range(k)]
-    return {name: [m[name] for m in per_seed] for name in per_seed[0]}
+def _finish_variant(exp: Experiment, result: VariantResult, final: dict, models: list, host_data: TaskData) -> None:
+    """The variant's final numbers per seed (`final` {name: [K]}, then the task's numbers
+    about the weights and its host-side metrics); diverged when one is not finite
+    (weights that overflowed to inf, say)."""
+    result.final = {name: values.tolist() for name, values in final.items()}
+    result.final |= _per_seed([exp.task.final_extras(nnx.state(m, nnx.Param)) for m in models])
+    if not all(np.all(np.isfinite(values)) for values in result.final.values()):
+        result.status, result.final = DIVERGED, {}
+        return
+    result.final |= _per_seed([exp.task.host_metrics(exp, m, host_data) for m in models])
+
+
+def _final_metrics(exp: Experiment, program: Program, state, data: TaskData, tested) -> tuple[dict, Any]:
+    """Every replica's final numbers {name: [R]} and its weights (params, rest) [R, ...] on
+    the host: the final weights or, with early stopping, the best ones, measured on the
+    training and the test split. The last epoch's test numbers are reused when they were
+    measured on these weights. Nothing when an interrupt left the state donated away."""
+    if any(leaf.is_deleted() for leaf in jax.tree.leaves(state)):
+        return {}, None
+    weights = state.best if exp.early_stopping else (state.params, state.rest)
+    reuse = tested is not None and tested[0] is state and not exp.early_stopping
+    test = tested[1] if reuse else program.evaluate(*weights, data.eval)
+    final = {**_prefixed("train", program.evaluate(*weights, data.train)), **_prefixed("test", test)}
+    return jax.device_get((final, weights))
+
+
+def _prefixed(split: str, metrics: dict) -> dict:
+    return {f"{split}_{name}": value for name, value in metrics.items()}
+
+
+def _per_seed(numbers: list[dict[str, float]]) -> dict[str, list[float]]:
+    """[{name: x} per seed] -> {name: [x per seed]}."""
+    return {name: [n[name] for n in numbers] for name in numbers[0]}
 
 
 def _replica_model(graphdef, weights, replica: int):
@@ -222,8 +263,9 @@ def train(exp: Experiment, loaded: Any, seeds: list[int],
     return train_variants([exp], loaded, seeds, callback)[0]
 
 
-def _replicas(array, variant: int, k: int) -> np.ndarray:
-    return np.asarray(array)[variant * k : (variant + 1) * k]  # [K]
+def _replicas(tree, variant: int, k: int):
+    """The variant's K seeds of every [R] array in the tree."""
+    return jax.tree.map(lambda a: np.asarray(a)[variant * k : (variant + 1) * k], tree)
 
 
 def _resume(saved, results: list[VariantResult]) -> tuple[int, Any, set[int]]:
@@ -243,12 +285,15 @@ def _run_epochs(experiments, program: Program, state, data, hyper, order_of: Cal
                 results: list[VariantResult], on_epoch, first_epoch: int, active: set[int],
                 checkpointer: Checkpointer | None):
     """Run epochs until every variant has finished, diverged or spent its patience. Ctrl-C
-    or SIGTERM marks the unfinished variants interrupted and returns the last state."""
+    or SIGTERM marks the unfinished variants interrupted. Returns the last state and the
+    last (state, test metrics) measured."""
+    tested = None  # (a state, its test metrics): the final numbers reuse them for that state
     try:
         for epoch in range(first_epoch, max(e.epochs for e in experiments)):
             state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch), order_of(epoch))
-            host = jax.device_get((metrics, state.best_epoch))  # the epoch's one transfer
-            _record_variants(experiments, results, on_epoch, epoch, active, *host)
+            tested = (state, program.evaluate(state.params, state.rest, data.eval))
+            metrics, test, best_epoch = jax.device_get((metrics, tested[1], state.best_epoch))  # the epoch's one transfer
+            _record_variants(experiments, results, on_epoch, epoch, active, metrics | _prefixed("test", test), best_epoch)
             if not active:
                 break
             if checkpointer and checkpointer.due(epoch):
@@ -256,7 +301,7 @@ def _run_epochs(experiments, program: Program, state, data, hyper, order_of: Cal
     except KeyboardInterrupt:
         for v in active:
             results[v].status = INTERRUPTED
-    return state
+    return state, tested
 
 
 def _record_variants(experiments, results: list[VariantResult], on_epoch, epoch: int, active: set[int],
@@ -264,7 +309,7 @@ def _record_variants(experiments, results: list[VariantResult], on_epoch, epoch:
     """Record each active variant's slice [K] of the epoch's metrics [R]; drop the finished."""
     k = len(results[0].seeds)
     for v in sorted(active):
-        mine = {name: _replicas(m, v, k) for name, m in metrics.items()}
+        mine = _replicas(metrics, v, k)
         if on_epoch:
             on_epoch(v, epoch, mine)
         if not _record_epoch(experiments[v], results[v], epoch, mine, _replicas(best_epoch, v, k)):

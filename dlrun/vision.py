@@ -29,8 +29,8 @@ class CnnClassification(Classification):
     columns = Classification.columns + COUNT_COLUMNS
 
     def final_extras(self, params):
-        count = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))  # per replica (inside vmap)
-        return super().final_extras(params) | {"num_params": jnp.float32(count)}
+        count = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(params))
+        return super().final_extras(params) | {"num_params": float(count)}
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
         unshared = getattr(exp.model, "unshared_params", exp.model.num_params)

@@ -18,7 +18,7 @@ from dlrun.config import EarlyStopping, Optimizer
 from dlrun.errors import ConfigError
 from dlrun.losses import cross_entropy
 from dlrun.models import MAXOUT, RELU, SIGMOID, Activation, MLPConfig, dropout, width_for_params
-from dlrun.train import DIVERGED, OK, check_settings, train, train_variants
+from dlrun.train import DIVERGED, OK, check_settings, compile_count, train, train_variants
 
 # --------------------------------------------------------------------------- models
 
@@ -252,6 +252,21 @@ def test_epoch_program_is_traced_once_per_run(tiny, images):
     slower = train(tiny(loss=counting_loss, epochs=4, optimizer=Optimizer(optax.sgd, 0.01)), images, [0])
     assert len(calls) == traced
     assert slower.history[-1]["train_loss"][0] > result.history[-1]["train_loss"][0]  # and it did apply
+
+
+def test_optimizer_variants_share_the_evaluation_and_compile_their_own_epoch(tiny, images):
+    """A first run compiles its initialisation, its epoch and one evaluation per split
+    shape (400 training rows, 200 test rows: two); another optimizer on the same model
+    needs a new initialisation (its optimizer state) and epoch, and reuses the evaluation."""
+    def fresh_loss(logits, labels):  # a new function: nothing compiled for it yet
+        return cross_entropy(logits, labels)
+
+    before = dict(compile_count)
+    train(tiny(loss=fresh_loss, epochs=1), images, [0])
+    first = {kind: compile_count[kind] - before[kind] for kind in before}
+    assert first == {"structures": 1, "programs": 1 + 1 + 2}
+    train(tiny(loss=fresh_loss, epochs=1, optimizer=Optimizer(optax.adam, 1e-3)), images, [0])
+    assert {kind: compile_count[kind] - before[kind] for kind in before} == {"structures": 2, "programs": 4 + 2}
 
 
 # --------------------------------------------------------------------------- divergence
