@@ -80,7 +80,7 @@ def model_graphdef(exp: Experiment) -> nnx.GraphDef:
 
 
 def init_inputs(experiments: list[Experiment], seeds: list[int]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """What `make_init` takes for R = len(experiments) * len(seeds) replicas, variant-major:
+    """What the initialisation takes for R = len(experiments) * len(seeds) replicas, variant-major:
     the seeds [R] and the optimizer's numbers {name: [R]}. The experiments share a structure."""
     numbers = [{"learning_rate": e.optimizer.learning_rate, **dict(e.optimizer.extra)} for e in experiments]
     k = len(seeds)
@@ -88,30 +88,42 @@ def init_inputs(experiments: list[Experiment], seeds: list[int]) -> tuple[np.nda
             {name: np.repeat(np.array([n[name] for n in numbers], np.float32), k) for name in numbers[0]})
 
 
-def make_init(exp: Experiment) -> Callable:
-    """(seeds [R], numbers {name: [R]}) -> TrainState with leaves [R, ...]. Every replica's
-    initial state comes from one program: built eagerly, each initializer and optimizer
-    slot would be a tiny program of its own, compiled on a cold start. Initial weights
-    depend on the seed alone, so variants of the same shape start equal."""
+def make_weights_init(exp: Experiment) -> Callable:
+    """seeds [R] -> (params, rest) with leaves [R, ...]. Initial weights depend on the
+    model and the seed alone: variants of one model start equal, whatever their optimizer,
+    and share this program. (Built eagerly instead, each initializer would be a tiny
+    program of its own to compile on a cold start.)"""
+
+    def weights(seed: jax.Array) -> tuple[nnx.State, nnx.State]:
+        _, params, rest = nnx.split(exp.model.build(nnx.Rngs(params=jax.random.key(seed))), nnx.Param, ...)
+        return params, rest
+
+    return jax.vmap(weights)
+
+
+def make_state_init(exp: Experiment) -> Callable:
+    """(params, rest, seeds, numbers {name: [R]}) -> TrainState with leaves [R, ...]: the
+    optimizer state around initial weights, its numbers traced (shared by variants)."""
     task, opt = exp.task, exp.optimizer
 
-    def init_replica(seed: jax.Array, numbers: dict[str, jax.Array]) -> TrainState:
-        _, params, rest = nnx.split(exp.model.build(nnx.Rngs(params=jax.random.key(seed))), nnx.Param, ...)
-        tx = optax.inject_hyperparams(opt.make)(**numbers)  # traced numbers: shared by variants
+    def state(params: nnx.State, rest: nnx.State, seed: jax.Array, numbers: dict[str, jax.Array]) -> TrainState:
+        tx = optax.inject_hyperparams(opt.make)(**numbers)
         return TrainState(
             params=params, rest=rest, opt_state=task.init_optimizer(tx, params),
             key=jax.random.key_data(jax.random.key(seed)),
-            best=(params, rest) if exp.early_stopping else None,
+            best=jax.tree.map(jnp.copy, (params, rest)) if exp.early_stopping else None,
             best_val=jnp.float32(-jnp.inf), best_epoch=jnp.int32(-1),
         )
 
-    return jax.vmap(init_replica)
+    return jax.vmap(state)
 
 
 def init_states(experiments: list[Experiment], seeds: list[int]) -> tuple[nnx.GraphDef, TrainState]:
     """Initial states of every replica, compiled on the spot (the runner compiles ahead of
     time and caches: dlrun.train)."""
-    return model_graphdef(experiments[0]), jax.jit(make_init(experiments[0]))(*init_inputs(experiments, seeds))
+    seeds_r, numbers = init_inputs(experiments, seeds)
+    params, rest = jax.jit(make_weights_init(experiments[0]))(seeds_r)
+    return model_graphdef(experiments[0]), jax.jit(make_state_init(experiments[0]))(params, rest, seeds_r, numbers)
 
 
 def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:

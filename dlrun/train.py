@@ -16,7 +16,8 @@ from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
 from dlrun.devices import batch_sharder, configure, data_mesh, replicate
 from dlrun.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
-                          make_init, make_scan_epoch, model_graphdef, structure_key)
+                          make_scan_epoch, make_state_init, make_weights_init, model_graphdef,
+                          structure_key)
 from dlrun.errors import ConfigError
 from dlrun.records import finite_or_none
 from dlrun.tasks import TaskData
@@ -92,10 +93,16 @@ def _shapes(tree) -> tuple:
     return jax.tree.structure(tree), tuple((a.shape, a.dtype) for a in jax.tree.leaves(tree))
 
 
-def get_init(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Callable, float]:
-    """The compiled initialisation of R = len(seeds) replicas of this structure."""
-    build = lambda: _aot(make_init(exp), seeds, numbers, options=RUN_ONCE)  # noqa: E731
-    return _cached(("init", structure_key(exp), len(seeds)), build)
+def initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Any, float]:
+    """The initial TrainState of R = len(seeds) replicas of this structure, from two
+    compiled programs: the weights (shared by every structure with this model) and the
+    optimizer state around them. Returns it and the seconds spent compiling."""
+    weights_init, weights_s = _cached(("weights", exp.model, len(seeds)),
+                                      lambda: _aot(make_weights_init(exp), seeds, options=RUN_ONCE))
+    weights = weights_init(seeds)
+    state_init, state_s = _cached(("state", structure_key(exp), len(seeds)),
+                                  lambda: _aot(make_state_init(exp), *weights, seeds, numbers, options=RUN_ONCE))
+    return state_init(*weights, seeds, numbers), weights_s + state_s
 
 
 def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, order) -> tuple[Program, float]:
@@ -124,9 +131,9 @@ def get_evaluate(exp: Experiment, graphdef, weights: tuple, splits: tuple) -> tu
     return (lambda params, rest, split: compiled[_shapes(split)](params, rest, split)), seconds
 
 
-# For a program that runs once (the random initial weights): XLA's optimisation passes
-# would cost it about 1 s of compiling on a cold start (the threefry generator is large)
-# to save a millisecond of running; its numbers are the same either way.
+# For programs that run once (the initial weights and optimizer state): XLA's
+# optimisation passes would cost about 1 s of compiling on a cold start (the threefry
+# generator is large) to save a millisecond of running; the numbers are the same either way.
 RUN_ONCE = {"xla_backend_optimization_level": 0}
 
 
@@ -191,8 +198,8 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
         check_settings(exp, n_train)
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
     graphdef, init_args = model_graphdef(lead), init_inputs(experiments, seeds)
-    init, init_s = get_init(lead, *init_args)
-    state, hyper = init(*init_args), replicate(Hyper.stack(experiments, len(seeds)), mesh)
+    state, init_s = initial_state(lead, *init_args)
+    hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
     first_epoch, active = 0, set(range(len(experiments)))
     if checkpointer and (saved := checkpointer.restore(state)):
         first_epoch, state, active = _resume(saved, results)
