@@ -216,9 +216,13 @@ class _Images(Classification):
     # a mean over classes). 10,000 nats (13 per pixel) means exploded logits.
     diverged_above = 1e4
 
-    def place(self, exp, images) -> TaskData:
+    def train_rows(self, exp, images) -> int:  # the runner's early check of the settings
         if exp.early_stopping or exp.dropout or exp.test_noise:
             raise ConfigError(f"{exp.name}: the {self.name} task has no early stopping, dropout or test noise")
+        return super().train_rows(exp, images)
+
+    def place(self, exp, images) -> TaskData:
+        self.train_rows(exp, images)
         return super().place(exp, images)
 
     def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:

@@ -143,7 +143,7 @@ def run(request: RunRequest) -> dict:
     info = data[data_key(request.experiments[0])][1]
     for exp in request.experiments:  # bad settings fail before a run folder exists
         loaded = data[data_key(exp)][0]
-        check_settings(exp, len(jax.tree.leaves(exp.task.place(exp, loaded).train)[0]))
+        check_settings(exp, exp.task.train_rows(exp, loaded))
     run_dir = request.resume or new_run_dir(request.out, request.name)
     results = finished_results(run_dir) if request.resume else {}
     started, compiled_before = time.time(), dict(compile_count)

@@ -63,6 +63,10 @@ class Task:
     def place(self, exp, loaded) -> TaskData:
         raise NotImplementedError
 
+    def train_rows(self, exp, loaded) -> int:
+        """How many training examples `place` would give (to check settings early)."""
+        return len(jax.tree.leaves(self.place(exp, loaded).train)[0])
+
     def batch(self, train, idx: jax.Array, shard: Callable):
         """Rows `idx` [B] of every training array, split over devices by `shard`."""
         return jax.tree.map(lambda a: shard(a[idx]), train)
@@ -128,6 +132,9 @@ class Classification(Task):
     def place(self, exp, images) -> TaskData:
         return place_images(exp, images)
 
+    def train_rows(self, exp, images) -> int:  # without placing the images
+        return len(training_split(exp, len(images.y_train))[0])
+
     def batch(self, train, idx, shard):
         x, y = train
         return shard(x[idx].astype(jnp.float32) / 255.0), shard(y[idx])  # [B, 784], [B]
@@ -153,12 +160,18 @@ def training_subset(n_available: int, train_size: int) -> np.ndarray:
     return np.random.default_rng(SUBSET_SEED).permutation(n_available)[:train_size]
 
 
+def training_split(exp, n_available: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the training subset that train, and the last `validation_fraction` of it
+    held out for early stopping."""
+    idx = training_subset(n_available, exp.train_size)
+    n_val = int(len(idx) * exp.early_stopping.validation_fraction) if exp.early_stopping else 0
+    return idx[: len(idx) - n_val], idx[len(idx) - n_val :]
+
+
 def place_images(exp, images) -> TaskData:
     """Train [N, 784] uint8; test [M, 784] float32 in [0, 1] (+ noise for the noisy test
-    set); the last `validation_fraction` of the subset held out for early stopping."""
-    idx = training_subset(len(images.y_train), exp.train_size)
-    n_val = int(len(idx) * exp.early_stopping.validation_fraction) if exp.early_stopping else 0
-    train_idx, val_idx = idx[: len(idx) - n_val], idx[len(idx) - n_val :]
+    set); validation rows held out for early stopping (`training_split`)."""
+    train_idx, val_idx = training_split(exp, len(images.y_train))
     x_test = images.x_test.reshape(len(images.x_test), -1).astype(np.float32) / 255.0
     if exp.test_noise:  # the lecture's np.random.normal(x_test): each pixel ~ N(pixel, std)
         x_test = x_test + np.random.default_rng(NOISE_SEED).normal(0, exp.test_noise, x_test.shape)

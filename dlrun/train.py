@@ -16,8 +16,7 @@ from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
 from dlrun.devices import batch_sharder, configure, data_mesh, replicate
 from dlrun.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
-                          make_scan_epoch, make_state_init, make_weights_init, model_graphdef,
-                          structure_key)
+                          make_scan_epoch, make_state_init, make_weights_init, model_graphdef, structure_key)
 from dlrun.errors import ConfigError
 from dlrun.records import finite_or_none
 from dlrun.tasks import TaskData

@@ -217,3 +217,15 @@ def test_full_generative_lesson(tmp_path):
     assert results["mnist-vae"]["test_elbo"] > -130  # nats per image on the 4,000-digit sample
     assert results["mnist-gan"]["gan_classes_covered"] >= 8
     assert results["mnist-gan"]["gan_confident_fraction"] > 0.4
+
+
+@pytest.mark.parametrize("change", [{"dropout": 0.5}, {"test_noise": 0.3}])
+def test_settings_a_generative_task_lacks_are_refused_before_a_run_folder_exists(tmp_path, change):
+    from dlrun import runner
+    from dlrun.config import get_experiment
+    from dlrun.errors import ConfigError
+
+    exp = replace(get_experiment("mnist-vae"), **change)
+    with pytest.raises(ConfigError, match="has no early stopping, dropout or test noise"):
+        runner.run(runner.RunRequest("train", exp.name, (exp,), None, (0,), None, tmp_path))
+    assert not any(tmp_path.iterdir())
