@@ -54,10 +54,13 @@ class XorTask(Classification):
         notice = f"training on the 4 points repeated {XOR_COPIES} times; the test set is the 4 points"
         return None, DataInfo("XOR truth table (4 points)", digest, notice, len(XOR_Y), len(XOR_Y) * XOR_COPIES)
 
+    def train_rows(self, exp, loaded) -> int:
+        return min(exp.train_size, len(XOR_Y) * XOR_COPIES)
+
     def place(self, exp, loaded) -> TaskData:
         # `loaded` is not read: the data is a constant, so this task also trains correctly
         # inside a group whose first variant loaded another dataset (the `all` group).
-        x, y = xor_training_set(min(exp.train_size, len(XOR_Y) * XOR_COPIES))
+        x, y = xor_training_set(self.train_rows(exp, loaded))
         empty = (np.zeros((0, 2), np.float32), np.zeros((0,), np.int32))
         return TaskData(train=(x, y), eval=(XOR_X, XOR_Y), val=empty)
 
