@@ -148,30 +148,34 @@ def _compile_scan(parts: EpochParts, state, data, hyper, order) -> Callable:
 
 def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
     """Start, step and finish compiled apart; the steps are dispatched from Python without
-    waiting, and their metrics summed on the device."""
+    waiting, and their metrics summed on the device. Each program is compiled against the
+    outputs (shapes and device shardings) of the one before it."""
     start = jax.vmap(parts.start, in_axes=(0, 0, None))
     step = jax.vmap(parts.step, in_axes=((0, None, 0, 0), 0), out_axes=((0, None, 0, 0), 0))
     finish = jax.vmap(parts.finish, in_axes=(0, None, 0, None))
-    started, key = jax.eval_shape(start, state, hyper, jnp.int32(0))
-    carry = (started, data, hyper, key)
-    _, metric_shapes = jax.eval_shape(step, carry, order[:, 0])
+    steps = order.shape[1]
 
     def step_and_sum(carry, idx, sums):
         carry, metrics = step(carry, idx)
         return carry, jax.tree.map(jnp.add, sums, metrics)
 
-    sums0 = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metric_shapes)
-    per_step = jax.tree.map(lambda m: jax.ShapeDtypeStruct((m.shape[0], 1), m.dtype), metric_shapes)
+    def finish_with_means(state, data, sums, epoch):  # each step metric's mean over the epoch, from its sum
+        return finish(state, data, jax.tree.map(lambda t: t[:, None] / steps, sums), epoch)
+
     start_c = _aot(start, state, hyper, jnp.int32(0))
-    step_c = _aot(step_and_sum, carry, order[:, 0], sums0)
-    finish_c = _aot(finish, started, data, per_step, jnp.int32(0))
+    started, key = start_c.out_info
+    _, metric_shapes = jax.eval_shape(step, (started, data, hyper, key), order[:, 0])
+    sums0 = jax.tree.map(lambda m: np.zeros(m.shape, m.dtype), metric_shapes)  # host zeros: no device op
+    step_c = _aot(step_and_sum, (started, data, hyper, key), order[:, 0], sums0)
+    (stepped, *_), sums = step_c.out_info
+    finish_c = _aot(finish_with_means, stepped, data, sums, jnp.int32(0))
 
     def epoch_fn(state, data, hyper, epoch, order: np.ndarray):
         state, key = start_c(state, hyper, epoch)
-        carry, sums, steps = (state, data, hyper, key), sums0, order.shape[1]
+        carry, sums = (state, data, hyper, key), sums0
         for s in range(steps):  # host rows of step s [R, B]: no device op to slice them
             carry, sums = step_c(carry, order[:, s], sums)
-        return finish_c(carry[0], data, jax.tree.map(lambda t: t[:, None] / steps, sums), epoch)
+        return finish_c(carry[0], data, sums, epoch)
 
     return epoch_fn
 

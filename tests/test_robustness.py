@@ -135,9 +135,12 @@ def _dlrun_json(args: list[str], env: dict) -> dict:
     return json.loads(done.stdout)
 
 
-def test_four_devices_match_the_single_device_run(tmp_path):
-    args = ["train", "mnist-relu-3layer-noisy-dropout", "--epochs", "2", "--train-size", "800",
-            "--seeds", "2", "--out", str(tmp_path)]
+@pytest.mark.parametrize("name, train_size", [
+    ("mnist-relu-3layer-noisy-dropout", "800"),  # Loop.SCAN, with dropout keys
+    ("mnist-cnn", "400"),  # Loop.STEPS: start, step and finish compiled apart
+])
+def test_four_devices_match_the_single_device_run(tmp_path, name, train_size):
+    args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "2", "--out", str(tmp_path)]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
     one = _dlrun_json(args, env)
     four = _dlrun_json(args, env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
