@@ -180,11 +180,7 @@ def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every,
             request = runner.build_request(command, name, overrides, tuple(range(seed, seed + seeds)), data_dir,
                                            out, checkpoint_every)
         signal.signal(signal.SIGTERM, _terminate)
-        record = runner.run(request)
-        console.print(results_table(record))
-        if (claims := claims_table(record)) is not None:
-            console.print(claims)
-        console.print(f"record: {record['run_dir']}/record.json")
+        record = runner.run(request, show=_print_results)
     if as_json:
         print(json.dumps(runner.public_summary(record)))
     statuses = {r["status"] for r in record["results"]}
@@ -192,6 +188,13 @@ def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every,
         raise typer.Exit(_exit_code_for_interrupt())
     if command == "train" and "diverged" in statuses:
         raise typer.Exit(1)
+
+
+def _print_results(record: dict) -> None:
+    console.print(results_table(record))
+    if (claims := claims_table(record)) is not None:
+        console.print(claims)
+    console.print(f"record: {record['run_dir']}/record.json")
 
 
 def run_command(argv: list[str] | None = None) -> int:

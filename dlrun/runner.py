@@ -6,6 +6,7 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import jax
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -137,8 +138,9 @@ def plan_batches(experiments: tuple[Experiment, ...], batch_variants: bool) -> l
     return list(batches.values())
 
 
-def run(request: RunRequest) -> dict:
-    """Train every experiment of the request; returns the record (also saved on disk)."""
+def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict:
+    """Train every experiment of the request; returns the record (also saved on disk).
+    `show` gets the record once it is saved, before the learning curves are drawn."""
     data = load_data(request)
     info = data[data_key(request.experiments[0])][1]
     for exp in request.experiments:  # bad settings fail before a run folder exists
@@ -171,6 +173,8 @@ def run(request: RunRequest) -> dict:
             shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the batch is in the record now
     record = save(complete=len(results) == len(request.experiments) and INTERRUPTED not in
                   {r.status for r in results.values()})
+    if show:
+        show(record)  # the results first: the curves take a moment to draw
     plots.save_curves(record, run_dir)
     return record
 

@@ -319,3 +319,16 @@ def test_report_on_a_folder_of_runs_finds_each_record(compare_losses, tmp_path):
     result = invoke("report", str(out), "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.md").read_text().count("## compare losses") == 1
+
+
+def test_the_results_table_is_printed_before_the_curves_are_drawn(tmp_path, monkeypatch):
+    from dlrun import cli, runner
+
+    events = []
+    table, curves = cli.results_table, runner.plots.save_curves
+    monkeypatch.setattr(cli, "results_table", lambda record: events.append("table") or table(record))
+    monkeypatch.setattr(runner.plots, "save_curves", lambda record, run_dir: events.append("curves") or curves(record, run_dir))
+    result = invoke("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert events == ["table", "curves"]
+    assert list(tmp_path.glob("*/curves.png"))

@@ -107,7 +107,7 @@ def test_a_diverging_variant_leaves_the_others_of_a_comparison_intact(tmp_path):
 
 
 def test_internal_errors_are_one_line_unless_debug(tmp_path, monkeypatch):
-    def broken(request):
+    def broken(request, **options):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(runner, "run", broken)
