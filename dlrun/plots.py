@@ -20,6 +20,10 @@ CURVES_NAME = "curves.png"
 DPI = 110
 SPLITS = ("train", "test")  # the panel columns; "val_*" is early stopping's bookkeeping
 MAX_ROWS = 4
+# The figure's layout, in inches: panels of PANEL_IN height, the suptitle and column
+# titles above, tick labels and "epoch" below, then the legend (title + its rows).
+WIDTH_IN, PANEL_IN, TOP_IN, AXIS_IN, LEFT_IN, RIGHT_IN = 11.0, 2.75, 0.75, 0.5, 0.8, 0.15
+LEGEND_IN, LEGEND_ROW_IN = 0.45, 0.22
 CORE = ("accuracy", "loss")
 DEFAULT_HEADLINE = "test_accuracy"
 STYLE = {
@@ -97,7 +101,13 @@ def _figure(record: dict, history: dict[str, list[dict]], rows: list[str]):
 
     columns = _legend_columns(history)
     legend_rows = -(-(len(history) + 1) // columns)
-    figure = Figure(figsize=(11, 0.9 + 3.0 * len(rows) + 0.25 * legend_rows), layout="constrained")
+    height = TOP_IN + PANEL_IN * len(rows) + AXIS_IN + LEGEND_IN + LEGEND_ROW_IN * legend_rows
+    figure = Figure(figsize=(WIDTH_IN, height))
+    # Fixed margins in inches: matplotlib's constrained layout would measure every tick
+    # label to find them, a fifth of a second per run.
+    figure.subplots_adjust(left=LEFT_IN / WIDTH_IN, right=1 - RIGHT_IN / WIDTH_IN, top=1 - TOP_IN / height,
+                           bottom=(AXIS_IN + LEGEND_IN + LEGEND_ROW_IN * legend_rows) / height,
+                           wspace=0.06, hspace=0.3 / PANEL_IN)
     axes = figure.subplots(len(rows), 2, sharex=True, sharey="row", squeeze=False)
     status = {r["variant"]: r.get("status", "ok") for r in record.get("results", [])}
     reference = {r["variant"]: r.get("reference") for r in record.get("results", [])}
@@ -111,7 +121,8 @@ def _figure(record: dict, history: dict[str, list[dict]], rows: list[str]):
     _mark_divergence(marks)
     if any(reference.get(v) is not None for v in history):
         handles.append(axes[0, 1].plot([], [], ls=":", lw=1.6, color="0.35", label="the lecture's number")[0])
-    figure.legend(handles=handles, loc="outside lower center", ncol=columns, title=_legend_title(record, history))
+    figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.1 / height), ncol=columns,
+                  title=_legend_title(record, history))
     figure.suptitle(f"{record.get('command', 'run')} {record.get('name', '')}: learning curves",
                     fontsize=13, fontweight="bold")
     return figure
