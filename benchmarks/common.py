@@ -75,6 +75,9 @@ class Data:
     y_test: np.ndarray  # [M] int64
     source: str
 
+    def sizes(self) -> tuple[int, int, str]:
+        return len(self.y_train), len(self.y_test), self.source
+
 
 def data_choice() -> tuple[str, str | None]:
     """Fashion-MNIST from the Debian package when installed, else the bundled MNIST sample."""
@@ -154,12 +157,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
-def write_result(args, name: str, data: Data | tuple[int, int, str], clock: Clock, test_accs: list[float],
+def write_result(args, name: str, trained_on: tuple[int, int, str], clock: Clock, test_accs: list[float],
                  **extra) -> None:
     """The contender's JSON: timings, throughput, memory and the accuracy it reached.
-    `data`: what was trained on, or its (train size, test size, source)."""
+    `trained_on`: (train size, test size, data source), e.g. `Data.sizes()`."""
     workload = WORKLOADS[args.workload]
-    n_train, n_test, source = data if isinstance(data, tuple) else (len(data.y_train), len(data.y_test), data.source)
+    n_train, n_test, source = trained_on
     timing = clock.summary(args.epochs)
     flops = epoch_flops(workload, n_train, n_test)
     steady = timing["steady_epoch_s"]

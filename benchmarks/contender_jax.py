@@ -79,7 +79,7 @@ def main() -> None:
         fns = make_fns(variant, tx)
         for seed in workload.seeds:
             accs.append(train_model(variant, seed, fns, tx, data, args.epochs, clock))
-    common.write_result(args, "plain JAX loop", data, clock, accs, version=jax.__version__)
+    common.write_result(args, "plain JAX loop", data.sizes(), clock, accs, version=jax.__version__)
 
 
 if __name__ == "__main__":

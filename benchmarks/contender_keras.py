@@ -51,7 +51,7 @@ def main() -> None:
     workload = common.WORKLOADS[args.workload]
     clock = common.Clock()
     accs = [train_model(v, s, data, args.epochs, clock) for v in workload.variants for s in workload.seeds]
-    common.write_result(args, "keras model.fit", data, clock, accs,
+    common.write_result(args, "keras model.fit", data.sizes(), clock, accs,
                         backend=keras.backend.backend(), version=keras.__version__)
 
 

@@ -73,7 +73,7 @@ def main() -> None:
             opt = optimizer(variant, list(model.parameters()))
             accs.append(train_model(forward, opt, tensors, args.epochs, seed, clock, (variant, seed)))
     name = "torch.compile" if args.compile else "pytorch eager"
-    common.write_result(args, name, data, clock, accs, threads=torch.get_num_threads(), version=torch.__version__)
+    common.write_result(args, name, data.sizes(), clock, accs, threads=torch.get_num_threads(), version=torch.__version__)
 
 
 if __name__ == "__main__":

@@ -118,21 +118,6 @@ def make_state_init(exp: Experiment) -> Callable:
     return jax.vmap(state)
 
 
-def init_states(experiments: list[Experiment], seeds: list[int]) -> tuple[nnx.GraphDef, TrainState]:
-    """Initial states of every replica, compiled on the spot (the runner compiles ahead of
-    time and caches: dlrun.train)."""
-    seeds_r, numbers = init_inputs(experiments, seeds)
-    params, rest = jax.jit(make_weights_init(experiments[0]))(seeds_r)
-    return model_graphdef(experiments[0]), jax.jit(make_state_init(experiments[0]))(params, rest, seeds_r, numbers)
-
-
-def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
-    """One seed's initial (graphdef, params, rest)."""
-    graphdef, state = init_states([exp], [seed])
-    params, rest = jax.tree.map(lambda a: a[0], (state.params, state.rest))
-    return graphdef, params, rest
-
-
 def data_order(seeds: np.ndarray, epoch: int, n_train: int, batch: int) -> np.ndarray:
     """[R, steps, B] training rows of each replica's mini-batches for this epoch: a fresh
     shuffle per (seed, epoch), so variants trained with the same seed see the same order

@@ -104,6 +104,13 @@ def initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[An
     return state_init(*weights, seeds, numbers), weights_s + state_s
 
 
+def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
+    """One seed's initial (graphdef, params, rest), as `train_variants` starts from them."""
+    state, _ = initial_state(exp, *init_inputs([exp], [seed]))
+    params, rest = jax.tree.map(lambda a: a[0], (state.params, state.rest))
+    return model_graphdef(exp), params, rest
+
+
 def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, order) -> tuple[Program, float]:
     """The compiled programs for this structure and these shapes (`order`: an epoch's
     data order [R, steps, B]); compiled on first use. Returns them and the seconds spent

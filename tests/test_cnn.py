@@ -22,7 +22,7 @@ from dlrun.cli import app
 from dlrun.cnn import CNNConfig, conv_counts
 from dlrun.config import get_experiment
 from dlrun.losses import cross_entropy
-from dlrun.train import train_variants
+from dlrun.train import init_params, train_variants
 from dlrun.vision import FgsmClassification, eps_key, fgsm
 
 LECTURE_CNN_PARAMS = (
@@ -73,7 +73,7 @@ def _batch_norm_step(x, y):
     """Seed 0's CNN with batch norm (small), one training step through the task's update,
     then the numbers the test checks. One compiled program: eager NNX ops compile one by one."""
     exp = replace(get_experiment("mnist-cnn-batchnorm"), model=CNNConfig(filters=(4, 6), dense=(16,), batchnorm=True))
-    graphdef, params0, rest0 = engine.init_params(exp, 0)
+    graphdef, params0, rest0 = init_params(exp, 0)
     tx = engine.make_optimizer(exp)
     hyper, opt_state = engine.Hyper.of(exp), tx.init(params0)
     params, rest, _, _ = exp.task.update(exp, graphdef, tx, params0, rest0, opt_state, (x, y), hyper, None)

@@ -18,7 +18,7 @@ from dlrun.config import EarlyStopping, Optimizer
 from dlrun.errors import ConfigError
 from dlrun.losses import cross_entropy
 from dlrun.models import MAXOUT, RELU, SIGMOID, Activation, MLPConfig, dropout, width_for_params
-from dlrun.train import DIVERGED, OK, check_settings, compile_count, train, train_variants
+from dlrun.train import DIVERGED, OK, check_settings, compile_count, init_params, initial_state, train, train_variants
 
 # --------------------------------------------------------------------------- models
 
@@ -97,11 +97,11 @@ def _leaves(state) -> list[np.ndarray]:
 
 
 def test_variants_differing_only_in_activation_start_from_identical_weights(tiny):
-    relu = engine.init_params(tiny(model=MLPConfig(hidden=(32,), activation=RELU)), 3)[1]
-    sigmoid = engine.init_params(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID)), 3)[1]
+    relu = init_params(tiny(model=MLPConfig(hidden=(32,), activation=RELU)), 3)[1]
+    sigmoid = init_params(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID)), 3)[1]
     for a, b in zip(_leaves(relu), _leaves(sigmoid), strict=True):
         np.testing.assert_array_equal(a, b)
-    other_seed = engine.init_params(tiny(), 4)[1]
+    other_seed = init_params(tiny(), 4)[1]
     assert any(not np.array_equal(a, b) for a, b in zip(_leaves(relu), _leaves(other_seed)))
 
 
@@ -122,8 +122,8 @@ def test_data_order_is_a_fresh_shuffle_per_epoch_shared_by_equal_seeds():
 def _first_epoch(exp, images, n_train: int):
     """Seed 0's first epoch through the engine's own program, without vmap."""
     data = tasks.place_images(exp, images)
-    graphdef, states = engine.init_states([exp], [0])
-    state = jax.tree.map(lambda a: a[0], states)
+    states, _ = initial_state(exp, *engine.init_inputs([exp], [0]))
+    graphdef, state = engine.model_graphdef(exp), jax.tree.map(lambda a: a[0], states)
     epoch = jax.jit(engine.make_scan_epoch(engine.make_epoch_parts(exp, graphdef, lambda a: a)))
     order = engine.data_order(np.array([0]), 0, n_train, exp.batch_size or n_train)[0]  # [steps, B]
     new_state, metrics = epoch(state, data, engine.Hyper.of(exp), jnp.int32(0), order)
@@ -142,7 +142,7 @@ def test_full_batch_epoch_equals_one_manual_gradient_step(tiny, images):
     exp = tiny(batch_size=None, train_size=200, optimizer=Optimizer(optax.sgd, lr))
     graphdef, data, new_state, metrics = _first_epoch(exp, images, 200)
 
-    _, params, rest = engine.init_params(exp, 0)
+    _, params, rest = init_params(exp, 0)
     x, y = data.train
     x = jnp.asarray(x, jnp.float32) / 255.0
 
@@ -340,7 +340,7 @@ def test_weight_decay_shrinks_weights_by_the_hand_computed_factor(tiny, images, 
     for epoch in range(epochs):
         lr_t = lr / math.sqrt(1 + epoch) if decay_lr else lr
         factor *= (1 - lr_t * weight_decay) ** steps
-    params = engine.init_params(exp, 0)[1]
+    params = init_params(exp, 0)[1]
     assert result.final["weight_norm"][0] == pytest.approx(_kernel_norm(params) * factor, rel=1e-5)
 
 
