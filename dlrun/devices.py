@@ -50,6 +50,13 @@ def replicate(tree, mesh: Mesh | None):
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()) if mesh else None)
 
 
+def replicated_shapes(tree, mesh: Mesh | None):
+    """The shapes and shardings `replicate(tree, mesh)` would give, without arrays: what
+    programs are traced against before their inputs exist."""
+    sharding = NamedSharding(mesh, PartitionSpec()) if mesh else None
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+
+
 def batch_sharder(mesh: Mesh | None, batch_size: int) -> Callable:
     """Inside the compiled step: split each mini-batch [B, ...] across the mesh's devices
     (XLA then all-reduces the gradients). Identity on one device or an uneven batch."""

@@ -4,6 +4,7 @@ program, metrics pulled once per epoch, divergence and Ctrl-C turned into a stat
 
 import functools
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -14,7 +15,7 @@ from flax import nnx
 
 from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
-from dlrun.devices import batch_sharder, configure, data_mesh, replicate
+from dlrun.devices import batch_sharder, configure, data_mesh, replicate, replicated_shapes
 from dlrun.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
                           make_scan_epoch, make_state_init, make_weights_init, model_graphdef, structure_key)
 from dlrun.errors import ConfigError
@@ -72,10 +73,33 @@ class Program(NamedTuple):
     evaluate: Callable  # (params, rest, split) -> {metric: [R]}, for the test and the training split
 
 
-_PROGRAMS: dict[tuple, Any] = {}  # compiled programs of this process, by what decides them and their shapes
+_PROGRAMS: dict[tuple, Any] = {}  # programs of this process, by what decides them and their shapes
 # Compiled in this process: training structures (one epoch program each), and every
 # program (with the initialisation and evaluation programs, which structures may share).
 compile_count = {"structures": 0, "programs": 0}
+# XLA compiles with Python's lock released: programs compile on these threads while the
+# main thread traces the next program, makes the initial state or trains.
+_COMPILER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dlrun-compile")
+
+
+class Background:
+    """A program compiling on a background thread; the first call waits for it."""
+
+    waited = 0.0  # seconds this process has waited for compiles to finish
+
+    def __init__(self, lowered: jax.stages.Lowered, options: dict | None):
+        self.out_info = lowered.out_info  # shapes of the outputs; their device shardings come with `compiled()`
+        self._compiling = _COMPILER.submit(lowered.compile, compiler_options=options)
+
+    def compiled(self) -> jax.stages.Compiled:
+        if not self._compiling.done():
+            start = time.perf_counter()
+            self._compiling.result()
+            Background.waited += time.perf_counter() - start
+        return self._compiling.result()
+
+    def __call__(self, *args):
+        return self.compiled()(*args)
 
 
 def _cached(key: tuple, build: Callable[[], Any]) -> tuple[Any, float]:
@@ -92,29 +116,34 @@ def _shapes(tree) -> tuple:
     return jax.tree.structure(tree), tuple((a.shape, a.dtype) for a in jax.tree.leaves(tree))
 
 
-def initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Any, float]:
-    """The initial TrainState of R = len(seeds) replicas of this structure, from two
-    compiled programs: the weights (shared by every structure with this model) and the
-    optimizer state around them. Returns it and the seconds spent compiling."""
+def prepare_initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict) -> tuple[Callable[[], Any], Any, float]:
+    """The initial TrainState of R = len(seeds) replicas of this structure comes from two
+    programs: the weights (shared by every structure with this model) and the optimizer
+    state around them. Traces both and starts compiling them; returns the function that
+    makes the state, the state's shapes, and the seconds spent tracing."""
     weights_init, weights_s = _cached(("weights", exp.model, len(seeds)),
                                       lambda: _aot(make_weights_init(exp), seeds, options=RUN_ONCE))
-    weights = weights_init(seeds)
-    state_init, state_s = _cached(("state", structure_key(exp), len(seeds)),
-                                  lambda: _aot(make_state_init(exp), *weights, seeds, numbers, options=RUN_ONCE))
-    return state_init(*weights, seeds, numbers), weights_s + state_s
+    state_init, state_s = _cached(("state", structure_key(exp), len(seeds)), lambda: _aot(
+        make_state_init(exp), *weights_init.out_info, seeds, numbers, options=RUN_ONCE))
+    return lambda: state_init(*weights_init(seeds), seeds, numbers), state_init.out_info, weights_s + state_s
+
+
+def initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict):
+    """The initial TrainState [R, ...], as `train_variants` starts from it."""
+    return prepare_initial_state(exp, seeds, numbers)[0]()
 
 
 def init_params(exp: Experiment, seed: int) -> tuple[nnx.GraphDef, nnx.State, nnx.State]:
     """One seed's initial (graphdef, params, rest), as `train_variants` starts from them."""
-    state, _ = initial_state(exp, *init_inputs([exp], [seed]))
+    state = initial_state(exp, *init_inputs([exp], [seed]))
     params, rest = jax.tree.map(lambda a: a[0], (state.params, state.rest))
     return model_graphdef(exp), params, rest
 
 
 def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, order) -> tuple[Program, float]:
-    """The compiled programs for this structure and these shapes (`order`: an epoch's
-    data order [R, steps, B]); compiled on first use. Returns them and the seconds spent
-    compiling (0 when already compiled)."""
+    """The programs for this structure and these shapes (`state` may be shapes alone;
+    `order`: an epoch's data order [R, steps, B]), traced on first use and compiled in the
+    background. Returns them and the seconds spent tracing (0 when already done)."""
 
     def build_epoch() -> Callable:
         parts = make_epoch_parts(exp, graphdef, batch_sharder(data_mesh(), order.shape[-1]))
@@ -127,8 +156,8 @@ def get_program(exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, 
 
 
 def get_evaluate(exp: Experiment, graphdef, weights: tuple, splits: tuple) -> tuple[Callable, float]:
-    """The compiled evaluation of replicas with these `weights` (params, rest) on splits of
-    these shapes; shared by every structure with the same `evaluation_key`."""
+    """The evaluation of replicas with these `weights` (params, rest) on splits of these
+    shapes; shared by every structure with the same `evaluation_key`."""
     fn, compiled, seconds = make_evaluate(exp, graphdef), {}, 0.0
     for split in splits:
         key = ("evaluate", evaluation_key(exp), _shapes((weights, split)))
@@ -143,9 +172,10 @@ def get_evaluate(exp: Experiment, graphdef, weights: tuple, splits: tuple) -> tu
 RUN_ONCE = {"xla_backend_optimization_level": 0}
 
 
-def _aot(fn: Callable, *args, donate: tuple[int, ...] = (), options: dict | None = None) -> Callable:
-    """Compile now (ahead of time), so compile time is measured apart from training."""
-    return jax.jit(fn, donate_argnums=donate).lower(*args).compile(compiler_options=options)
+def _aot(fn: Callable, *args, donate: tuple[int, ...] = (), options: dict | None = None) -> Background:
+    """Trace now and compile ahead of time in the background (`args` may be shapes alone),
+    so compile time is measured apart from training."""
+    return Background(jax.jit(fn, donate_argnums=donate).lower(*args), options)
 
 
 def _compile_scan(parts: EpochParts, state, data, hyper, order) -> Callable:
@@ -170,11 +200,11 @@ def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
         return finish(state, data, jax.tree.map(lambda t: t[:, None] / steps, sums), epoch)
 
     start_c = _aot(start, state, hyper, jnp.int32(0))
-    started, key = start_c.out_info
+    started, key = start_c.compiled().out_info  # with their device shardings
     _, metric_shapes = jax.eval_shape(step, (started, data, hyper, key), order[:, 0])
     sums0 = jax.tree.map(lambda m: np.zeros(m.shape, m.dtype), metric_shapes)  # host zeros: no device op
     step_c = _aot(step_and_sum, (started, data, hyper, key), order[:, 0], sums0)
-    (stepped, *_), sums = step_c.out_info
+    (stepped, *_), sums = step_c.compiled().out_info
     finish_c = _aot(finish_with_means, stepped, data, sums, jnp.int32(0))
 
     def epoch_fn(state, data, hyper, epoch, order: np.ndarray):
@@ -208,15 +238,16 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
         check_settings(exp, n_train)
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
     graphdef, init_args = model_graphdef(lead), init_inputs(experiments, seeds)
-    state, init_s = initial_state(lead, *init_args)
+    waited_before = Background.waited
+    make_state, state_shapes, init_s = prepare_initial_state(lead, *init_args)
     hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
-    first_epoch, active = 0, set(range(len(experiments)))
+    order_of = functools.partial(data_order, init_args[0], n_train=n_train, batch=lead.batch_size or n_train)
+    # Traced against shapes, so the programs compile while the initial state is made.
+    program, trace_s = get_program(lead, graphdef, replicated_shapes(state_shapes, mesh), data, hyper, order_of(0))
+    state, first_epoch, active = make_state(), 0, set(range(len(experiments)))
     if checkpointer and (saved := checkpointer.restore(state)):
         first_epoch, state, active = _resume(saved, results)
     state = replicate(state, mesh)
-    order_of = functools.partial(data_order, init_args[0], n_train=n_train, batch=lead.batch_size or n_train)
-    program, compile_s = get_program(lead, graphdef, state, data, hyper, order_of(first_epoch))
-    compile_s += init_s
     state, tested = _run_epochs(experiments, program, state, data, hyper, order_of, results, on_epoch, first_epoch,
                                 active, checkpointer)
     final, weights = _final_metrics(lead, program, state, data, tested) if any(r.epochs for r in results) else ({}, None)
@@ -226,6 +257,8 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
             _finish_variant(experiments[v], result, _replicas(final, v, len(seeds)), models, host_data)
             if on_trained and result.status != DIVERGED:
                 on_trained(v, models[0], host_data)
+    compile_s = init_s + trace_s + Background.waited - waited_before  # tracing, and waiting for XLA
+    for result in results:
         result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
     return results
 

@@ -122,7 +122,7 @@ def test_data_order_is_a_fresh_shuffle_per_epoch_shared_by_equal_seeds():
 def _first_epoch(exp, images, n_train: int):
     """Seed 0's first epoch through the engine's own program, without vmap."""
     data = tasks.place_images(exp, images)
-    states, _ = initial_state(exp, *engine.init_inputs([exp], [0]))
+    states = initial_state(exp, *engine.init_inputs([exp], [0]))
     graphdef, state = engine.model_graphdef(exp), jax.tree.map(lambda a: a[0], states)
     epoch = jax.jit(engine.make_scan_epoch(engine.make_epoch_parts(exp, graphdef, lambda a: a)))
     order = engine.data_order(np.array([0]), 0, n_train, exp.batch_size or n_train)[0]  # [steps, B]
