@@ -217,6 +217,38 @@ def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
     return epoch_fn
 
 
+class Setup(NamedTuple):
+    """A batch of experiments made ready to train: its data placed, its programs traced
+    (and compiling in the background)."""
+
+    host_data: TaskData
+    data: TaskData  # on the device(s)
+    graphdef: nnx.GraphDef
+    make_state: Callable[[], Any]  # the initial TrainState [R, ...]
+    hyper: Hyper  # [R] on the device(s)
+    order_of: Callable[[int], np.ndarray]  # epoch -> data order [R, steps, B]
+    program: Program
+    trace_s: float  # seconds spent tracing the programs
+
+
+def _set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Setup:
+    """Place the data, check the settings against it, and trace the batch's programs."""
+    configure()
+    mesh, lead = data_mesh(), experiments[0]
+    host_data = lead.task.place(lead, loaded)
+    data = replicate(host_data, mesh)
+    n_train = len(jax.tree.leaves(data.train)[0])
+    for exp in experiments:
+        check_settings(exp, n_train)
+    graphdef, (replica_seeds, numbers) = model_graphdef(lead), init_inputs(experiments, seeds)
+    make_state, state_shapes, init_s = prepare_initial_state(lead, replica_seeds, numbers)
+    hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
+    order_of = functools.partial(data_order, replica_seeds, n_train=n_train, batch=lead.batch_size or n_train)
+    # Traced against shapes, so the programs compile while the initial state is made.
+    program, program_s = get_program(lead, graphdef, replicated_shapes(state_shapes, mesh), data, hyper, order_of(0))
+    return Setup(host_data, data, graphdef, make_state, hyper, order_of, program, init_s + program_s)
+
+
 VariantCallback = Callable[[int, int, dict], None]  # (variant index, epoch, metrics {name: [K]})
 TrainedCallback = Callable[[int, Any, TaskData], None]  # (variant index, first seed's model, host data)
 
@@ -228,39 +260,33 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     (variant-major, K seeds each) in one compiled program. `loaded` is what the
     experiments' task loaded (`task.load`); `on_trained` gets each variant's trained model;
     `checkpointer` saves progress and, when it holds a checkpoint, resumes from it."""
-    start = time.perf_counter()
-    configure()
-    mesh, lead = data_mesh(), experiments[0]
-    host_data = lead.task.place(lead, loaded)
-    data = replicate(host_data, mesh)
-    n_train = len(jax.tree.leaves(data.train)[0])
-    for exp in experiments:
-        check_settings(exp, n_train)
+    start, waited_before = time.perf_counter(), Background.waited
+    setup = _set_up(experiments, loaded, seeds)
+    n_train = len(jax.tree.leaves(setup.data.train)[0])
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
-    graphdef, init_args = model_graphdef(lead), init_inputs(experiments, seeds)
-    waited_before = Background.waited
-    make_state, state_shapes, init_s = prepare_initial_state(lead, *init_args)
-    hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
-    order_of = functools.partial(data_order, init_args[0], n_train=n_train, batch=lead.batch_size or n_train)
-    # Traced against shapes, so the programs compile while the initial state is made.
-    program, trace_s = get_program(lead, graphdef, replicated_shapes(state_shapes, mesh), data, hyper, order_of(0))
-    state, first_epoch, active = make_state(), 0, set(range(len(experiments)))
+    state, first_epoch, active = setup.make_state(), 0, set(range(len(experiments)))
     if checkpointer and (saved := checkpointer.restore(state)):
         first_epoch, state, active = _resume(saved, results)
-    state = replicate(state, mesh)
-    state, tested = _run_epochs(experiments, program, state, data, hyper, order_of, results, on_epoch, first_epoch,
+    state, tested = _run_epochs(experiments, setup, replicate(state, data_mesh()), results, on_epoch, first_epoch,
                                 active, checkpointer)
-    final, weights = _final_metrics(lead, program, state, data, tested) if any(r.epochs for r in results) else ({}, None)
-    for v, result in enumerate(results):
-        if result.status != DIVERGED and result.epochs and final:
-            models = [_replica_model(graphdef, weights, r) for r in range(v * len(seeds), (v + 1) * len(seeds))]
-            _finish_variant(experiments[v], result, _replicas(final, v, len(seeds)), models, host_data)
-            if on_trained and result.status != DIVERGED:
-                on_trained(v, models[0], host_data)
-    compile_s = init_s + trace_s + Background.waited - waited_before  # tracing, and waiting for XLA
+    if any(r.epochs for r in results):
+        _finish_variants(experiments, setup, results, _final_metrics(experiments[0], setup, state, tested), on_trained)
+    compile_s = setup.trace_s + Background.waited - waited_before  # tracing, and waiting for XLA
     for result in results:
         result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
     return results
+
+
+def _finish_variants(experiments, setup: Setup, results: list[VariantResult], final: tuple,
+                     on_trained: TrainedCallback | None) -> None:
+    final, weights = final
+    k = len(results[0].seeds)
+    for v, result in enumerate(results):
+        if result.status != DIVERGED and result.epochs and final:
+            models = [_replica_model(setup.graphdef, weights, r) for r in range(v * k, (v + 1) * k)]
+            _finish_variant(experiments[v], result, _replicas(final, v, k), models, setup.host_data)
+            if on_trained and result.status != DIVERGED:
+                on_trained(v, models[0], setup.host_data)
 
 
 def _finish_variant(exp: Experiment, result: VariantResult, final: dict, models: list, host_data: TaskData) -> None:
@@ -275,7 +301,7 @@ def _finish_variant(exp: Experiment, result: VariantResult, final: dict, models:
     result.final |= _per_seed([exp.task.host_metrics(exp, m, host_data) for m in models])
 
 
-def _final_metrics(exp: Experiment, program: Program, state, data: TaskData, tested) -> tuple[dict, Any]:
+def _final_metrics(exp: Experiment, setup: Setup, state, tested) -> tuple[dict, Any]:
     """Every replica's final numbers {name: [R]} and its weights (params, rest) [R, ...] on
     the host: the final weights or, with early stopping, the best ones, measured on the
     training and the test split. The last epoch's test numbers are reused when they were
@@ -284,8 +310,9 @@ def _final_metrics(exp: Experiment, program: Program, state, data: TaskData, tes
         return {}, None
     weights = state.best if exp.early_stopping else (state.params, state.rest)
     reuse = tested is not None and tested[0] is state and not exp.early_stopping
-    test = tested[1] if reuse else program.evaluate(*weights, data.eval)
-    final = {**_prefixed("train", program.evaluate(*weights, data.train)), **_prefixed("test", test)}
+    evaluate, data = setup.program.evaluate, setup.data
+    test = tested[1] if reuse else evaluate(*weights, data.eval)
+    final = {**_prefixed("train", evaluate(*weights, data.train)), **_prefixed("test", test)}
     return jax.device_get((final, weights))
 
 
@@ -331,16 +358,16 @@ def _save(checkpointer: Checkpointer, epoch: int, state, results: list[VariantRe
     checkpointer.save(epoch, state, finite_or_none({"results": progress}))
 
 
-def _run_epochs(experiments, program: Program, state, data, hyper, order_of: Callable[[int], np.ndarray],
-                results: list[VariantResult], on_epoch, first_epoch: int, active: set[int],
-                checkpointer: Checkpointer | None):
+def _run_epochs(experiments, setup: Setup, state, results: list[VariantResult], on_epoch, first_epoch: int,
+                active: set[int], checkpointer: Checkpointer | None):
     """Run epochs until every variant has finished, diverged or spent its patience. Ctrl-C
     or SIGTERM marks the unfinished variants interrupted. Returns the last state and the
     last (state, test metrics) measured."""
     tested = None  # (a state, its test metrics): the final numbers reuse them for that state
+    program, data, hyper = setup.program, setup.data, setup.hyper
     try:
         for epoch in range(first_epoch, max(e.epochs for e in experiments)):
-            state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch), order_of(epoch))
+            state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch), setup.order_of(epoch))
             tested = (state, program.evaluate(state.params, state.rest, data.eval))
             metrics, test, best_epoch = jax.device_get((metrics, tested[1], state.best_epoch))  # the epoch's one transfer
             _record_variants(experiments, results, on_epoch, epoch, active, metrics | _prefixed("test", test), best_epoch)
