@@ -17,26 +17,29 @@ CHECKPOINT_EVERY_S = 30.0  # long runs only: a short run never pays for orbax
 
 class Checkpointer:
     """Saves the training state every `every_epochs` epochs, or after `every_s` seconds,
-    under `folder/epoch_<n>/`; `epoch_<n>.json` (written last) marks it complete."""
+    under `folder/epoch_<n>/`; `epoch_<n>.json` (written last) marks it complete. With
+    `writes=False` (the other processes of a multi-host run) it only restores."""
 
-    def __init__(self, folder: Path, every_epochs: int | None = None, every_s: float = CHECKPOINT_EVERY_S):
-        self.folder, self.every_epochs, self.every_s = folder, every_epochs, every_s
+    def __init__(self, folder: Path, every_epochs: int | None = None, every_s: float = CHECKPOINT_EVERY_S,
+                 writes: bool = True):
+        self.folder, self.every_epochs, self.every_s, self.writes = folder, every_epochs, every_s, writes
         self._last_save = time.monotonic()
 
     def due(self, epoch: int) -> bool:
+        if not self.writes:
+            return False
         if self.every_epochs:
             return (epoch + 1) % self.every_epochs == 0
         return time.monotonic() - self._last_save >= self.every_s
 
     def save(self, epoch: int, state, progress: dict) -> None:
         """Write the state, then the marker; then drop older checkpoints."""
-        import orbax.checkpoint as ocp  # imported only when a run is long enough to save
-
         path = self.folder / f"epoch_{epoch}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(path, ignore_errors=True)  # a half-written one from a killed run
-            checkpointer = ocp.StandardCheckpointer()
+            for stale in [path, *self.folder.glob("*.orbax-checkpoint-tmp*")]:  # half-written by a killed run
+                shutil.rmtree(stale, ignore_errors=True)
+            checkpointer = _orbax_alone()
             checkpointer.save(path.absolute(), jax.device_get(state))
             checkpointer.wait_until_finished()
         except OSError as e:
@@ -63,6 +66,18 @@ class Checkpointer:
 
         epoch = complete[-1]
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        state = ocp.StandardCheckpointer().restore((self.folder / f"epoch_{epoch}").absolute(), abstract)
+        state = _orbax_alone().restore((self.folder / f"epoch_{epoch}").absolute(), abstract)
+        state = jax.device_get(state)  # host arrays, as saved: each process places them on its devices
         progress = json.loads((self.folder / f"epoch_{epoch}.json").read_text())
         return epoch, state, progress
+
+
+def _orbax_alone():
+    """An orbax checkpointer that acts as if this process were the only one: in a multi-host
+    run process 0 saves alone and every process restores alone (the state is the same
+    everywhere), so none waits at a barrier for processes that do not take part."""
+    import orbax.checkpoint as ocp  # imported only when a run is long enough to save, or resumes
+
+    me = jax.process_index()
+    alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+    return ocp.StandardCheckpointer(multiprocessing_options=alone)

@@ -5,6 +5,7 @@ stderr (`output_to_stderr`) before anything else is printed.
 """
 
 import contextlib
+import os
 import sys
 
 from rich.console import Console
@@ -16,13 +17,23 @@ if not console.is_terminal:  # pipes and CI: Rich would assume 80 columns and wr
 
 @contextlib.contextmanager
 def output_to_stderr(enabled: bool = True):
-    """Within the block, send all human-facing output (progress, tables, notices) to stderr."""
+    """Within the block, send all human-facing output (progress, tables, notices) to stderr,
+    and what native libraries write to the stdout descriptor too (Gloo's connection line
+    in a multi-host run), so that stdout carries the JSON alone."""
+    if not enabled:
+        yield
+        return
     previous = console._file  # None means "whatever sys.stdout is at the time": keep that
-    if enabled:
-        console.file = sys.stderr
+    console.file = sys.stderr
+    sys.stdout.flush()
+    stdout_fd = os.dup(1)
+    os.dup2(2, 1)
     try:
         yield
     finally:
+        sys.stdout.flush()
+        os.dup2(stdout_fd, 1)
+        os.close(stdout_fd)
         console.file = previous
 
 
@@ -31,6 +42,11 @@ def notice(message: str) -> None:
     console.print(f"[yellow]notice:[/] {message}", soft_wrap=True)
 
 
+def to_stderr(message: str) -> None:
+    """A line on stderr, whatever the console is writing to, and even when it is quiet."""
+    Console(stderr=True, highlight=False).print(message, soft_wrap=True)
+
+
 def error(message: str) -> None:
-    """A one-line error on stderr, whatever the console is writing to."""
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    """A one-line error on stderr."""
+    to_stderr(f"[bold red]error:[/] {message}")

@@ -15,7 +15,7 @@ from dlrun import plots
 from dlrun.checkpoints import Checkpointer
 from dlrun.claims import verdict
 from dlrun.config import Experiment, Group, get_experiment, get_group
-from dlrun.console import console, notice
+from dlrun.console import console, notice, to_stderr
 from dlrun.data import DatasetName
 from dlrun.engine import structure_key
 from dlrun.errors import ConfigError, DlrunError
@@ -141,12 +141,13 @@ def plan_batches(experiments: tuple[Experiment, ...], batch_variants: bool) -> l
 def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict:
     """Train every experiment of the request; returns the record (also saved on disk).
     `show` gets the record once it is saved, before the learning curves are drawn."""
+    primary = _primary_process()
     data = load_data(request)
     info = data[data_key(request.experiments[0])][1]
     for exp in request.experiments:  # bad settings fail before a run folder exists
         loaded = data[data_key(exp)][0]
         check_settings(exp, exp.task.train_rows(exp, loaded))
-    run_dir = request.resume or new_run_dir(request.out, request.name)
+    run_dir = request.resume or (new_run_dir(request.out, request.name) if primary else None)
     results = finished_results(run_dir) if request.resume else {}
     started, compiled_before = time.time(), dict(compile_count)
 
@@ -154,7 +155,8 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
         record = _record(request, info, results, run_dir, started) | {"complete": complete}
         for kind in ("structures", "programs"):
             record[f"{kind}_compiled"] = compile_count[kind] - compiled_before[kind]
-        write_json_atomic(run_dir / "record.json", record)
+        if primary:
+            write_json_atomic(run_dir / "record.json", record)
         return record
 
     save(complete=False)  # from the start, so a run stopped early can be resumed
@@ -163,20 +165,34 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
         for batch in plan_batches(request.experiments, batch_variants_default()):
             if all(e.name in results for e in batch):
                 continue  # finished before the resume
-            checkpointer = Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every)
+            checkpointer = run_dir and Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every,
+                                                    writes=primary)
             loaded = data[data_key(batch[0])][0]
-            for result in _train_batch(batch, loaded, request, run_dir, progress, checkpointer):
+            for result in _train_batch(batch, loaded, request, run_dir if primary else None, progress, checkpointer):
                 results[result.variant] = result
             if any(r.status == INTERRUPTED for r in results.values()):
                 break  # keep the checkpoint: --resume continues from it
             save(complete=False)
-            shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the batch is in the record now
+            if primary:
+                shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the batch is in the record now
     record = save(complete=len(results) == len(request.experiments) and INTERRUPTED not in
                   {r.status for r in results.values()})
-    if show:
-        show(record)  # the results first: the curves take a moment to draw
-    plots.save_curves(record, run_dir)
+    if primary:
+        if show:
+            show(record)  # the results first: the curves take a moment to draw
+        plots.save_curves(record, run_dir)
     return record
+
+
+def _primary_process() -> bool:
+    """With several processes (multi-host), every process trains its share and process 0
+    alone writes the run folder and prints; the others say so once and stay quiet."""
+    if jax.process_index() == 0:
+        return True
+    to_stderr(f"process {jax.process_index()} of {jax.process_count()}: training in step with process 0, "
+              "which prints and writes the results")
+    console.quiet = True
+    return False
 
 
 def data_key(exp: Experiment) -> tuple:
@@ -242,8 +258,9 @@ def save_pictures(exp: Experiment, model, data, run_dir: Path) -> list[str]:
         return []
 
 
-def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: Path, progress: Progress,
-                 checkpointer: Checkpointer) -> list[VariantResult]:
+def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: Path | None, progress: Progress,
+                 checkpointer: Checkpointer | None) -> list[VariantResult]:
+    """Train one batch with live progress; its pictures go to `run_dir` (none when None)."""
     tasks = [progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in batch]
     headline = batch[0].task.selection_metric
 
@@ -256,7 +273,7 @@ def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: 
     def on_trained(variant, model, data):
         pictures[variant] = save_pictures(batch[variant], model, data, run_dir)
 
-    results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained, checkpointer)
+    results = train_variants(batch, loaded, list(request.seeds), on_epoch, run_dir and on_trained, checkpointer)
     for variant, paths in pictures.items():
         results[variant].pictures = paths
     for task, result in zip(tasks, results):
@@ -282,7 +299,7 @@ def _record(request: RunRequest, info: DataInfo, results: dict[str, VariantResul
         "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
         "columns": table_columns(request.experiments),
         "claims": verdicts,
-        "run_dir": str(run_dir),
+        "run_dir": str(run_dir) if run_dir else None,
         "request": {"command": request.command, "name": request.name, "seeds": list(request.seeds),
                     "overrides": describe(request.overrides), "checkpoint_every": request.checkpoint_every,
                     "data_dir": str(request.data_dir) if request.data_dir else None},
