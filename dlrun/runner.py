@@ -165,8 +165,8 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
         for batch in plan_batches(request.experiments, batch_variants_default()):
             if all(e.name in results for e in batch):
                 continue  # finished before the resume
-            checkpointer = run_dir and Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every,
-                                                    writes=primary)
+            checkpointer = Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every,
+                                        writes=primary) if run_dir else None
             loaded = data[data_key(batch[0])][0]
             for result in _train_batch(batch, loaded, request, run_dir if primary else None, progress, checkpointer):
                 results[result.variant] = result
@@ -273,7 +273,7 @@ def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: 
     def on_trained(variant, model, data):
         pictures[variant] = save_pictures(batch[variant], model, data, run_dir)
 
-    results = train_variants(batch, loaded, list(request.seeds), on_epoch, run_dir and on_trained, checkpointer)
+    results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained if run_dir else None, checkpointer)
     for variant, paths in pictures.items():
         results[variant].pictures = paths
     for task, result in zip(tasks, results):

@@ -178,6 +178,12 @@ def _aot(fn: Callable, *args, donate: tuple[int, ...] = (), options: dict | None
     return Background(jax.jit(fn, donate_argnums=donate).lower(*args), options)
 
 
+def _outputs(program: Background):
+    """The shapes of a program's outputs, to trace the next program against. On several
+    devices their shardings matter too, and XLA decides them: wait for the compile."""
+    return program.out_info if data_mesh() is None else program.compiled().out_info
+
+
 def _compile_scan(parts: EpochParts, state, data, hyper, order) -> Callable:
     epoch_fn = jax.vmap(make_scan_epoch(parts), in_axes=(0, None, 0, None, 0))
     return _aot(epoch_fn, state, data, hyper, jnp.int32(0), order, donate=(0,))
@@ -200,11 +206,11 @@ def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
         return finish(state, data, jax.tree.map(lambda t: t[:, None] / steps, sums), epoch)
 
     start_c = _aot(start, state, hyper, jnp.int32(0))
-    started, key = start_c.compiled().out_info  # with their device shardings
+    started, key = _outputs(start_c)
     _, metric_shapes = jax.eval_shape(step, (started, data, hyper, key), order[:, 0])
     sums0 = jax.tree.map(lambda m: np.zeros(m.shape, m.dtype), metric_shapes)  # host zeros: no device op
     step_c = _aot(step_and_sum, (started, data, hyper, key), order[:, 0], sums0)
-    (stepped, *_), sums = step_c.compiled().out_info
+    (stepped, *_), sums = _outputs(step_c)
     finish_c = _aot(finish_with_means, stepped, data, sums, jnp.int32(0))
 
     def epoch_fn(state, data, hyper, epoch, order: np.ndarray):
@@ -270,16 +276,17 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     state, tested = _run_epochs(experiments, setup, replicate(state, data_mesh()), results, on_epoch, first_epoch,
                                 active, checkpointer)
     if any(r.epochs for r in results):
-        _finish_variants(experiments, setup, results, _final_metrics(experiments[0], setup, state, tested), on_trained)
+        _finish_variants(experiments, setup, results, *_final_metrics(experiments[0], setup, state, tested), on_trained)
     compile_s = setup.trace_s + Background.waited - waited_before  # tracing, and waiting for XLA
     for result in results:
         result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
     return results
 
 
-def _finish_variants(experiments, setup: Setup, results: list[VariantResult], final: tuple,
+def _finish_variants(experiments, setup: Setup, results: list[VariantResult], final: dict, weights,
                      on_trained: TrainedCallback | None) -> None:
-    final, weights = final
+    """Each variant's final numbers and pictures, from every replica's `final` {name: [R]}
+    and host `weights` (params, rest) [R, ...]."""
     k = len(results[0].seeds)
     for v, result in enumerate(results):
         if result.status != DIVERGED and result.epochs and final:
