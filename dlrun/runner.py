@@ -22,7 +22,7 @@ from dlrun.errors import ConfigError, DlrunError
 from dlrun.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
 from dlrun.report import load_record
 from dlrun.tasks import DataInfo
-from dlrun.train import INTERRUPTED, VariantResult, check_settings, compile_count, train_variants
+from dlrun.train import INTERRUPTED, VariantResult, check_settings, compile_count, start_compiling, train_variants
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,10 @@ def plan_batches(experiments: tuple[Experiment, ...], batch_variants: bool) -> l
 def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict:
     """Train every experiment of the request; returns the record (also saved on disk).
     `show` gets the record once it is saved, before the learning curves are drawn."""
-    primary = _primary_process()
+    primary, compiled_before = _primary_process(), dict(compile_count)
+    batches = plan_batches(request.experiments, batch_variants_default())
+    # The first initial state needs no data: its programs compile while the data loads.
+    early_trace_s = 0.0 if request.resume else start_compiling(batches[0], list(request.seeds))
     data = load_data(request)
     info = data[data_key(request.experiments[0])][1]
     for exp in request.experiments:  # bad settings fail before a run folder exists
@@ -149,7 +152,7 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
         check_settings(exp, exp.task.train_rows(exp, loaded))
     run_dir = request.resume or (new_run_dir(request.out, request.name) if primary else None)
     results = finished_results(run_dir) if request.resume else {}
-    started, compiled_before = time.time(), dict(compile_count)
+    started = time.time()
 
     def save(complete: bool) -> dict:
         record = _record(request, info, results, run_dir, started) | {"complete": complete}
@@ -162,14 +165,16 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
     save(complete=False)  # from the start, so a run stopped early can be resumed
     plots.import_in_background()
     with _progress() as progress:
-        for batch in plan_batches(request.experiments, batch_variants_default()):
+        for batch in batches:
             if all(e.name in results for e in batch):
                 continue  # finished before the resume
             checkpointer = Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every,
                                         writes=primary) if run_dir else None
             loaded = data[data_key(batch[0])][0]
             for result in _train_batch(batch, loaded, request, run_dir if primary else None, progress, checkpointer):
+                result.compile_s += early_trace_s
                 results[result.variant] = result
+            early_trace_s = 0.0
             if any(r.status == INTERRUPTED for r in results.values()):
                 break  # keep the checkpoint: --resume continues from it
             save(complete=False)

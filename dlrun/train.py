@@ -128,6 +128,13 @@ def prepare_initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict) -> 
     return lambda: state_init(*weights_init(seeds), seeds, numbers), state_init.out_info, weights_s + state_s
 
 
+def start_compiling(experiments: list[Experiment], seeds: list[int]) -> float:
+    """Trace the programs of a batch's initial state, which need no data, and start
+    compiling them (while the data loads, say). Returns the seconds spent tracing."""
+    configure()
+    return prepare_initial_state(experiments[0], *init_inputs(experiments, seeds))[2]
+
+
 def initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict):
     """The initial TrainState [R, ...], as `train_variants` starts from it."""
     return prepare_initial_state(exp, seeds, numbers)[0]()
