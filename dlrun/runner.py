@@ -172,7 +172,8 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
                                         writes=primary) if run_dir else None
             loaded = data[data_key(batch[0])][0]
             for result in _train_batch(batch, loaded, request, run_dir if primary else None, progress, checkpointer):
-                result.compile_s += early_trace_s
+                result.compile_s += early_trace_s  # part of this batch's time, spent before the data loaded
+                result.wall_s += early_trace_s
                 results[result.variant] = result
             early_trace_s = 0.0
             if any(r.status == INTERRUPTED for r in results.values()):

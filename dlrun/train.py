@@ -4,7 +4,7 @@ program, metrics pulled once per epoch, divergence and Ctrl-C turned into a stat
 
 import functools
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
 
@@ -78,25 +78,40 @@ _PROGRAMS: dict[tuple, Any] = {}  # programs of this process, by what decides th
 # program (with the initialisation and evaluation programs, which structures may share).
 compile_count = {"structures": 0, "programs": 0}
 # XLA compiles with Python's lock released: programs compile on these threads while the
-# main thread traces the next program, makes the initial state or trains.
+# main thread traces the next program or loads data. Nothing runs while any of them
+# compiles: with XLA:CPU running a program alongside compiles, the slot-filling taggers'
+# steps deadlocked in the runtime (measured: `compare slot-filling --seeds 3`).
 _COMPILER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dlrun-compile")
 
 
 class Background:
-    """A program compiling on a background thread; the first call waits for it."""
+    """A program compiling on a background thread; calling it first waits for every
+    compile in flight."""
 
     waited = 0.0  # seconds this process has waited for compiles to finish
+    _in_flight: list[Future] = []
 
     def __init__(self, lowered: jax.stages.Lowered, options: dict | None):
-        self.out_info = lowered.out_info  # shapes of the outputs; their device shardings come with `compiled()`
+        self.out_shapes = lowered.out_info  # shapes and dtypes of the outputs, known before the compile
         self._compiling = _COMPILER.submit(lowered.compile, compiler_options=options)
+        Background._in_flight.append(self._compiling)
+
+    @classmethod
+    def settle(cls) -> None:
+        """Wait for every compile in flight (the wait counts as compile time)."""
+        if any(not f.done() for f in cls._in_flight):
+            start = time.perf_counter()
+            wait(cls._in_flight)
+            cls.waited += time.perf_counter() - start
+        cls._in_flight = [f for f in cls._in_flight if not f.done()]
 
     def compiled(self) -> jax.stages.Compiled:
-        if not self._compiling.done():
-            start = time.perf_counter()
-            self._compiling.result()
-            Background.waited += time.perf_counter() - start
+        Background.settle()
         return self._compiling.result()
+
+    @property
+    def out_info(self):
+        return self.compiled().out_info  # shapes of the outputs, with their device shardings
 
     def __call__(self, *args):
         return self.compiled()(*args)
@@ -124,8 +139,8 @@ def prepare_initial_state(exp: Experiment, seeds: np.ndarray, numbers: dict) -> 
     weights_init, weights_s = _cached(("weights", exp.model, len(seeds)),
                                       lambda: _aot(make_weights_init(exp), seeds, options=RUN_ONCE))
     state_init, state_s = _cached(("state", structure_key(exp), len(seeds)), lambda: _aot(
-        make_state_init(exp), *weights_init.out_info, seeds, numbers, options=RUN_ONCE))
-    return lambda: state_init(*weights_init(seeds), seeds, numbers), state_init.out_info, weights_s + state_s
+        make_state_init(exp), *weights_init.out_shapes, seeds, numbers, options=RUN_ONCE))
+    return lambda: state_init(*weights_init(seeds), seeds, numbers), state_init.out_shapes, weights_s + state_s
 
 
 def start_compiling(experiments: list[Experiment], seeds: list[int]) -> float:
@@ -185,12 +200,6 @@ def _aot(fn: Callable, *args, donate: tuple[int, ...] = (), options: dict | None
     return Background(jax.jit(fn, donate_argnums=donate).lower(*args), options)
 
 
-def _outputs(program: Background):
-    """The shapes of a program's outputs, to trace the next program against. On several
-    devices their shardings matter too, and XLA decides them: wait for the compile."""
-    return program.out_info if data_mesh() is None else program.compiled().out_info
-
-
 def _compile_scan(parts: EpochParts, state, data, hyper, order) -> Callable:
     epoch_fn = jax.vmap(make_scan_epoch(parts), in_axes=(0, None, 0, None, 0))
     return _aot(epoch_fn, state, data, hyper, jnp.int32(0), order, donate=(0,))
@@ -213,11 +222,11 @@ def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
         return finish(state, data, jax.tree.map(lambda t: t[:, None] / steps, sums), epoch)
 
     start_c = _aot(start, state, hyper, jnp.int32(0))
-    started, key = _outputs(start_c)
+    started, key = start_c.out_info  # compiled: with their device shardings
     _, metric_shapes = jax.eval_shape(step, (started, data, hyper, key), order[:, 0])
     sums0 = jax.tree.map(lambda m: np.zeros(m.shape, m.dtype), metric_shapes)  # host zeros: no device op
     step_c = _aot(step_and_sum, (started, data, hyper, key), order[:, 0], sums0)
-    (stepped, *_), sums = _outputs(step_c)
+    (stepped, *_), sums = step_c.out_info
     finish_c = _aot(finish_with_means, stepped, data, sums, jnp.int32(0))
 
     def epoch_fn(state, data, hyper, epoch, order: np.ndarray):
