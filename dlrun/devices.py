@@ -45,16 +45,20 @@ def data_mesh() -> Mesh | None:
     return Mesh(np.array(devices), ("data",)) if len(devices) > 1 else None
 
 
+def _replicated(mesh: Mesh | None) -> NamedSharding | None:
+    """A full copy on every device of the mesh (None: the default device)."""
+    return NamedSharding(mesh, PartitionSpec()) if mesh else None
+
+
 def replicate(tree, mesh: Mesh | None):
     """Put arrays on the device(s) once: a full copy on every device of the mesh."""
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()) if mesh else None)
+    return jax.device_put(tree, _replicated(mesh))
 
 
 def replicated_shapes(tree, mesh: Mesh | None):
     """The shapes and shardings `replicate(tree, mesh)` would give, without arrays: what
     programs are traced against before their inputs exist."""
-    sharding = NamedSharding(mesh, PartitionSpec()) if mesh else None
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=_replicated(mesh)), tree)
 
 
 def batch_sharder(mesh: Mesh | None, batch_size: int) -> Callable:

@@ -103,7 +103,7 @@ class Background:
             start = time.perf_counter()
             wait(cls._in_flight)
             cls.waited += time.perf_counter() - start
-        cls._in_flight = [f for f in cls._in_flight if not f.done()]
+        cls._in_flight.clear()  # all done now
 
     def compiled(self) -> jax.stages.Compiled:
         Background.settle()
@@ -266,7 +266,7 @@ def _set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Set
     make_state, state_shapes, init_s = prepare_initial_state(lead, replica_seeds, numbers)
     hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
     order_of = functools.partial(data_order, replica_seeds, n_train=n_train, batch=lead.batch_size or n_train)
-    # Traced against shapes, so the programs compile while the initial state is made.
+    # Traced against shapes, before the initial state exists: each program compiles while the next is traced.
     program, program_s = get_program(lead, graphdef, replicated_shapes(state_shapes, mesh), data, hyper, order_of(0))
     return Setup(host_data, data, graphdef, make_state, hyper, order_of, program, init_s + program_s)
 
