@@ -34,6 +34,8 @@ class Checkpointer:
 
     def save(self, epoch: int, state, progress: dict) -> None:
         """Write the state, then the marker; then drop older checkpoints."""
+        if not self.writes:
+            return
         path = self.folder / f"epoch_{epoch}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

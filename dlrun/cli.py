@@ -52,7 +52,7 @@ def _terminate(signum, frame):
 
 
 def _exit_code_for_interrupt() -> int:
-    return 143 if _terminated else 130
+    return 143 if _terminated or devices.preempted else 130
 
 
 def handle_errors(command):
@@ -179,7 +179,8 @@ def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every,
         else:
             request = runner.build_request(command, name, overrides, tuple(range(seed, seed + seeds)), data_dir,
                                            out, checkpoint_every)
-        signal.signal(signal.SIGTERM, _terminate)
+        if not devices.multi_host():  # else JAX's preemption service hears it (devices.stop_agreed)
+            signal.signal(signal.SIGTERM, _terminate)
         record = runner.run(request, show=_print_results)
     if as_json:
         print(json.dumps(runner.public_summary(record)))
@@ -195,6 +196,10 @@ def _print_results(record: dict) -> None:
     if (claims := claims_table(record)) is not None:
         console.print(claims)
     console.print(f"record: {record['run_dir']}/record.json")
+    if not record["complete"]:
+        where = " on every process" if devices.multi_host() else ""
+        console.print(f"stopped early; to continue{where}: "
+                      f"[bold]dlrun {record['command']} {record['name']} --resume-from {record['run_dir']}[/]")
 
 
 def run_command(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 device mesh used for data parallelism when several devices are visible."""
 
 import os
+import signal
 from pathlib import Path
 from typing import Callable
 
@@ -10,6 +11,13 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 _configured = False
+preempted = False  # this process stopped at an epoch every process agreed on (`stop_agreed`)
+_epochs_seen = 0  # epochs this process has finished, over every batch of the run
+
+
+def multi_host() -> bool:
+    """Whether jax.distributed is asked for (DLRUN_COORDINATOR and the next two variables)."""
+    return bool(os.environ.get("DLRUN_COORDINATOR"))
 
 
 def cache_dir() -> Path:
@@ -26,17 +34,36 @@ def configure() -> None:
     if _configured:
         return
     _configured = True
-    if os.environ.get("DLRUN_COORDINATOR"):  # e.g. host0:1234, with the next two variables
+    if multi_host():  # e.g. DLRUN_COORDINATOR=host0:1234
         jax.distributed.initialize(
             coordinator_address=os.environ["DLRUN_COORDINATOR"],
             num_processes=int(os.environ["DLRUN_NUM_PROCESSES"]),
             process_id=int(os.environ["DLRUN_PROCESS_ID"]),
         )
+        # SIGTERM now goes to JAX's preemption notifier (see `stop_agreed`); Ctrl-C joins it,
+        # so that stopping one process stops them all at the same epoch instead of leaving
+        # the others waiting in a collective.
+        signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
     if not os.environ.get("DLRUN_NO_CACHE"):
         jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
         # Cache every program, however fast it compiled: start-up is what a rerun must win.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def stop_agreed() -> bool:
+    """Called by every process after each epoch, in step. True on all of them at the same
+    epoch once any process got SIGTERM or Ctrl-C: JAX's preemption service tells every
+    process and picks the epoch after the furthest one's. Always False without
+    jax.distributed (there SIGTERM and Ctrl-C interrupt at once)."""
+    global _epochs_seen, preempted
+    if not multi_host():
+        return False
+    from jax.experimental import multihost_utils
+
+    _epochs_seen += 1  # counted over the whole run: each batch of a compare starts at epoch 0
+    preempted = multihost_utils.reached_preemption_sync_point(_epochs_seen)
+    return preempted
 
 
 def data_mesh() -> Mesh | None:

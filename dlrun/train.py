@@ -15,7 +15,7 @@ from flax import nnx
 
 from dlrun.checkpoints import Checkpointer
 from dlrun.config import Experiment, Loop
-from dlrun.devices import batch_sharder, configure, data_mesh, replicate, replicated_shapes
+from dlrun.devices import batch_sharder, configure, data_mesh, replicate, replicated_shapes, stop_agreed
 from dlrun.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
                           make_scan_epoch, make_state_init, make_weights_init, model_graphdef, structure_key)
 from dlrun.errors import ConfigError
@@ -388,6 +388,7 @@ def _run_epochs(experiments, setup: Setup, state, results: list[VariantResult], 
     last (state, test metrics) measured."""
     tested = None  # (a state, its test metrics): the final numbers reuse them for that state
     program, data, hyper = setup.program, setup.data, setup.hyper
+    stopped = False
     try:
         for epoch in range(first_epoch, max(e.epochs for e in experiments)):
             state, metrics = program.epoch(state, data, hyper, jnp.int32(epoch), setup.order_of(epoch))
@@ -396,9 +397,14 @@ def _run_epochs(experiments, setup: Setup, state, results: list[VariantResult], 
             _record_variants(experiments, results, on_epoch, epoch, active, metrics | _prefixed("test", test), best_epoch)
             if not active:
                 break
-            if checkpointer and checkpointer.due(epoch):
+            stopped = stop_agreed()  # multi-host: every process stops after the same epoch
+            if checkpointer and (stopped or checkpointer.due(epoch)):
                 _save(checkpointer, epoch, state, results, active)
+            if stopped:
+                break
     except KeyboardInterrupt:
+        stopped = True
+    if stopped:
         for v in active:
             results[v].status = INTERRUPTED
     return state, tested

@@ -168,6 +168,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start_two_processes(args: list[str], env: dict) -> list[subprocess.Popen]:
+    hosts = dict(DLRUN_COORDINATOR=f"localhost:{_free_port()}", DLRUN_NUM_PROCESSES="2")
+    return [subprocess.Popen(DLRUN + args, env=env | hosts | {"DLRUN_PROCESS_ID": str(i)}, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in (0, 1)]
+
+
 def test_two_processes_train_as_one_multi_host_run(tmp_path):
     """jax.distributed over two local processes (Gloo): the mesh spans both processes'
     devices, the numbers match one process, and process 0 alone prints and writes."""
@@ -175,9 +181,7 @@ def test_two_processes_train_as_one_multi_host_run(tmp_path):
             "--checkpoint-every", "1", "--out", str(tmp_path / "runs"), "--json"]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
     one = _dlrun_json(args[:-3] + ["--out", str(tmp_path / "one")], env)
-    hosts = dict(DLRUN_COORDINATOR=f"localhost:{_free_port()}", DLRUN_NUM_PROCESSES="2")
-    processes = [subprocess.Popen(DLRUN + args, env=env | hosts | {"DLRUN_PROCESS_ID": str(i)}, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in (0, 1)]
+    processes = _start_two_processes(args, env)
     (out0, err0), (out1, err1) = (p.communicate(timeout=300) for p in processes)
     assert [p.returncode for p in processes] == [0, 0], err0 + err1
     first, second = json.loads(out0), json.loads(out1)  # stdout carries the JSON alone
@@ -191,3 +195,35 @@ def test_two_processes_train_as_one_multi_host_run(tmp_path):
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [Path(first["run_dir"]).name]
     assert second["run_dir"] is None and "process 1 of 2" in err1 and "test acc" not in err1
     assert "test acc" in err0  # the table, on stderr with --json
+
+
+def test_sigterm_to_one_process_stops_every_process_after_the_same_epoch(tmp_path):
+    """JAX's preemption service: SIGTERM to process 1 alone stops both processes after one
+    epoch they agree on (no process is left waiting in a collective), process 0 checkpoints
+    that epoch, and resuming on both continues from it to the end."""
+    runs, env = tmp_path / "runs", dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
+    args = ["train", "mnist-relu-3layer", "--epochs", "60", "--train-size", "300", "--seeds", "2",
+            "--checkpoint-every", "1", "--out", str(runs)]
+    processes = _start_two_processes(args, env)
+    deadline = time.time() + 120
+    while not list(runs.glob("*/checkpoints/*/epoch_*.json")) and time.time() < deadline:
+        time.sleep(0.2)  # training is under way once the first checkpoint is complete
+    processes[1].send_signal(signal.SIGTERM)
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [143, 143], outputs
+    assert "--resume-from" in outputs[0][0]  # process 0 says how to continue
+    (run_dir,) = runs.iterdir()
+    stopped = json.loads((run_dir / "record.json").read_text())
+    (result,) = stopped["results"]
+    assert result["status"] == "interrupted" and 1 <= result["epochs"] < 60
+    markers = list(run_dir.glob("checkpoints/*/epoch_*.json"))
+    assert [m.name for m in markers] == [f"epoch_{result['epochs'] - 1}.json"]  # the epoch both stopped after
+
+    resumed = _start_two_processes(["train", "mnist-relu-3layer", "--resume-from", str(run_dir), "--json"], env)
+    (out0, err0), (_, err1) = (p.communicate(timeout=300) for p in resumed)
+    assert [p.returncode for p in resumed] == [0, 0], err0 + err1
+    (final,) = json.loads(out0)["results"]
+    history = json.loads((run_dir / "record.json").read_text())["history"]["mnist-relu-3layer"]
+    assert final["status"] == "ok" and final["epochs"] == len(history) == 60
+    assert history[: result["epochs"]] == stopped["history"]["mnist-relu-3layer"]  # kept, not retrained
+    assert final["test_accuracy"] > 0.75  # and it went on learning
