@@ -383,14 +383,18 @@ def take_snapshot(graphdef, g, d, rest) -> nnx.State:
 
 
 JUDGED_SAMPLES = 1000
-CONFIDENCE = 0.9  # a sample "looks like a digit" when the judge gives one class at least this
-_JUDGES: dict[tuple, tuple] = {}  # (judge experiment, data digest) -> (model, test accuracy)
+CONFIDENCE = 0.9  # a sample "looks like a digit" when every judge gives the same class at least this
+# One judge alone is confident on 4-36 % of uniform-noise images depending on its seed (an
+# MLP far from its data is overconfident); judges of several seeds rarely agree on noise.
+JUDGE_SEEDS = (0, 1, 2)
+_JUDGES: dict[tuple, tuple] = {}  # (judge experiment, data digest) -> (models, mean test accuracy)
 
 
 class Adversarial(_Images):
     """The GAN: per step one discriminator update, then one generator update (Adam states
     for each, in a tuple). `judge` is a classifier experiment that dlrun trains on the same
-    training data, once per process, to check that samples look like digits."""
+    training data with each of JUDGE_SEEDS, once per process, to check that samples look
+    like digits."""
 
     name = "gan"
     selection_metric = "d_loss"  # shown in the progress bar
@@ -433,14 +437,12 @@ class Adversarial(_Images):
                 "d_real": jax.nn.sigmoid(real_logits).mean(), "d_fake": jax.nn.sigmoid(fake_logits).mean()}
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
-        """How many of 1,000 samples the judge calls some digit with >= 90% confidence, and
+        """How many of 1,000 samples the judges call one digit with >= 90% confidence, and
         how many different digits those confident samples are."""
-        judge, judge_accuracy = trained_judge(self.judge, data)
-        probs = _probabilities(judge, samples(model, JUDGED_SAMPLES))  # [N, 10]
-        confident = np.asarray(probs.max(axis=-1) >= CONFIDENCE)
-        classes = np.unique(np.asarray(probs.argmax(axis=-1))[confident])
-        return {"gan_confident_fraction": float(confident.mean()), "gan_classes_covered": float(len(classes)),
-                "judge_test_accuracy": judge_accuracy}
+        judges, judge_accuracy = trained_judges(self.judge, data)
+        confident, digits = judged_digits(judges, samples(model, JUDGED_SAMPLES))
+        return {"gan_confident_fraction": float(confident.mean()),
+                "gan_classes_covered": float(len(np.unique(digits[confident]))), "judge_test_accuracy": judge_accuracy}
 
     def pictures(self, exp, model, data, out_dir):
         from dlrun import generative_pictures as pics
@@ -467,9 +469,19 @@ def progress_rows(exp, model: GAN, n_train: int) -> list[tuple[str, np.ndarray]]
     return rows + [(f"{done} updates\n(epoch {done / per_epoch:.1f}, end)", final)]
 
 
-def trained_judge(judge, data: TaskData):
-    """(classifier, its test accuracy): `judge` trained by dlrun on the task's own training
-    images, once per process and data. Its logits take [N, 784] pixels in [0, 1]."""
+def judged_digits(judges: list, x: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(confident [N], digit [N]) for images x [N, 784] in [0, 1]: an image looks like a
+    digit when every judge gives the same class a probability of at least CONFIDENCE."""
+    probs = np.stack([np.asarray(_probabilities(judge, x)) for judge in judges])  # [J, N, 10]
+    digits = probs.argmax(axis=-1)  # [J, N]
+    agree = np.all(digits == digits[0], axis=0)
+    return agree & np.all(probs.max(axis=-1) >= CONFIDENCE, axis=0), digits[0]
+
+
+def trained_judges(judge, data: TaskData) -> tuple[list, float]:
+    """(classifiers, their mean test accuracy): `judge` trained by dlrun on the task's own
+    training images with each of JUDGE_SEEDS (one program), once per process and data.
+    Their logits take [N, 784] pixels in [0, 1]."""
     from dlrun.train import train_variants
 
     (x, y), (x_test, y_test) = (tuple(np.asarray(a) for a in split) for split in (data.train, data.eval))
@@ -479,6 +491,7 @@ def trained_judge(judge, data: TaskData):
         images = ImageData(x, y, np.round(x_test * 255).astype(np.uint8), y_test, "the GAN's data", digest, None)
         exp = replace(judge, batch_size=min(judge.batch_size or len(y), len(y)), train_size=len(y))
         trained = {}
-        [result] = train_variants([exp], images, [0], on_trained=lambda v, model, d: trained.update(model=model))
-        _JUDGES[(judge, digest)] = (trained["model"], result.final["test_accuracy"][0])
+        [result] = train_variants([exp], images, list(JUDGE_SEEDS),
+                                  on_trained=lambda v, models, d: trained.update(models=models))
+        _JUDGES[(judge, digest)] = (trained["models"], float(np.mean(result.final["test_accuracy"])))
     return _JUDGES[(judge, digest)]

@@ -276,8 +276,8 @@ def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: 
 
     pictures: dict[int, list[str]] = {}
 
-    def on_trained(variant, model, data):
-        pictures[variant] = save_pictures(batch[variant], model, data, run_dir)
+    def on_trained(variant, models, data):  # the first seed's model draws the pictures
+        pictures[variant] = save_pictures(batch[variant], models[0], data, run_dir)
 
     results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained if run_dir else None, checkpointer)
     for variant, paths in pictures.items():

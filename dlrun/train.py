@@ -272,7 +272,7 @@ def _set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Set
 
 
 VariantCallback = Callable[[int, int, dict], None]  # (variant index, epoch, metrics {name: [K]})
-TrainedCallback = Callable[[int, Any, TaskData], None]  # (variant index, first seed's model, host data)
+TrainedCallback = Callable[[int, list, TaskData], None]  # (variant index, each seed's trained model, host data)
 
 
 def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
@@ -280,7 +280,7 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
                    checkpointer: Checkpointer | None = None) -> list[VariantResult]:
     """Train experiments that share a structure and data as one batch of replicas
     (variant-major, K seeds each) in one compiled program. `loaded` is what the
-    experiments' task loaded (`task.load`); `on_trained` gets each variant's trained model;
+    experiments' task loaded (`task.load`); `on_trained` gets each variant's trained models;
     `checkpointer` saves progress and, when it holds a checkpoint, resumes from it."""
     start, waited_before = time.perf_counter(), Background.waited
     setup = _set_up(experiments, loaded, seeds)
@@ -309,7 +309,7 @@ def _finish_variants(experiments, setup: Setup, results: list[VariantResult], fi
             models = [_replica_model(setup.graphdef, weights, r) for r in range(v * k, (v + 1) * k)]
             _finish_variant(experiments[v], result, _replicas(final, v, k), models, setup.host_data)
             if on_trained and result.status != DIVERGED:
-                on_trained(v, models[0], setup.host_data)
+                on_trained(v, models, setup.host_data)
 
 
 def _finish_variant(exp: Experiment, result: VariantResult, final: dict, models: list, host_data: TaskData) -> None:

@@ -41,7 +41,8 @@ VAE_2D = register(replace(
     description="as mnist-vae with a 2-D latent: worse reconstructions, a latent space one can draw",
     model=VAEConfig(hidden=(256,), latent=2),
 ))
-# The GAN's judge: the Lecture II MLP with Adam, trained by dlrun on the GAN's own training data.
+# The GAN's judges: the Lecture II MLP with Adam, trained by dlrun on the GAN's own training data
+# with three seeds (dlrun.generative.JUDGE_SEEDS); a sample counts as a digit when all agree.
 JUDGE = replace(RELU_3_ADAM, name="mnist-gan-judge", epochs=10, dropout=0.5,
                 description="digit classifier that judges GAN samples (not registered)")
 GAN = register(Experiment(

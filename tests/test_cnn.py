@@ -130,7 +130,7 @@ def attacked_mlp(tmp_path_factory):
     exp = replace(get_experiment("mnist-adversarial"), train_size=1000, epochs=2)
     loaded, _ = exp.task.load(exp, None)
     trained = {}
-    result = train_variants([exp], loaded, [0], on_trained=lambda v, model, data: trained.update(model=model, data=data))[0]
+    result = train_variants([exp], loaded, [0], on_trained=lambda v, models, data: trained.update(model=models[0], data=data))[0]
     return exp, result, trained["model"], trained["data"], tmp_path_factory.mktemp("fgsm")
 
 
