@@ -202,7 +202,9 @@ def _primary_process() -> bool:
 
 
 def data_key(exp: Experiment) -> tuple:
-    return exp.task, exp.dataset
+    """Experiments whose tasks load alike (the same `load`, e.g. every image task) from the
+    same dataset share one load, and the data line and notices are printed once."""
+    return type(exp.task).load, exp.dataset
 
 
 def load_data(request: RunRequest) -> dict[tuple, tuple]:

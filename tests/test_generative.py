@@ -63,6 +63,15 @@ def test_cli_compare_generative_reports_the_family_metrics(record):
     assert len(record["claims"]) == 3  # ELBO 20-D vs 2-D, VAE vs AE reconstruction, GAN coverage
 
 
+def test_the_four_variants_share_one_data_load(tmp_path):
+    """Three task types (auto-encoder, VAE, GAN) read the same images: one load, one data line."""
+    from dlrun import runner
+
+    request = runner.build_request("compare", "generative", runner.Overrides(epochs=1), (0,), None, tmp_path)
+    assert len({type(e.task) for e in request.experiments}) == 3
+    assert len(runner.load_data(request)) == 1
+
+
 def test_autoencoder_reconstruction_error_decreases(record):
     recon = [epoch["test_recon"][0] for epoch in _history(record, "mnist-autoencoder")]
     assert recon[0] > recon[1] > recon[2], recon
