@@ -384,8 +384,9 @@ def _save(checkpointer: Checkpointer, epoch: int, state, results: list[VariantRe
 def _run_epochs(experiments, setup: Setup, state, results: list[VariantResult], on_epoch, first_epoch: int,
                 active: set[int], checkpointer: Checkpointer | None):
     """Run epochs until every variant has finished, diverged or spent its patience. Ctrl-C
-    or SIGTERM marks the unfinished variants interrupted. Returns the last state and the
-    last (state, test metrics) measured."""
+    or SIGTERM marks the unfinished variants interrupted (multi-host: after an epoch every
+    process agrees on, checkpointed). Returns the last state and the last (state, test
+    metrics) measured."""
     tested = None  # (a state, its test metrics): the final numbers reuse them for that state
     program, data, hyper = setup.program, setup.data, setup.hyper
     stopped = False
