@@ -6,10 +6,10 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from dlrun import plots
 from dlrun.checkpoints import Checkpointer
@@ -22,7 +22,8 @@ from dlrun.errors import ConfigError, DlrunError
 from dlrun.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
 from dlrun.report import load_record
 from dlrun.tasks import DataInfo
-from dlrun.train import INTERRUPTED, VariantResult, check_settings, compile_count, start_compiling, train_variants
+from dlrun.train import (INTERRUPTED, Setup, VariantResult, check_settings, compile_count, set_up, start_compiling,
+                         train_variants)
 
 
 @dataclass(frozen=True)
@@ -163,15 +164,13 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
         return record
 
     save(complete=False)  # from the start, so a run stopped early can be resumed
+    batches = [b for b in batches if not all(e.name in results for e in b)]  # some finished before a resume
     plots.import_in_background()
     with _progress() as progress:
-        for batch in batches:
-            if all(e.name in results for e in batch):
-                continue  # finished before the resume
-            checkpointer = Checkpointer(run_dir / "checkpoints" / batch[0].name, request.checkpoint_every,
+        for ready in _set_up_batches(batches, data, list(request.seeds), progress):
+            checkpointer = Checkpointer(run_dir / "checkpoints" / ready.batch[0].name, request.checkpoint_every,
                                         writes=primary) if run_dir else None
-            loaded = data[data_key(batch[0])][0]
-            for result in _train_batch(batch, loaded, request, run_dir if primary else None, progress, checkpointer):
+            for result in _train_batch(ready, request, run_dir if primary else None, progress, checkpointer):
                 result.compile_s += early_trace_s  # part of this batch's time, spent before the data loaded
                 result.wall_s += early_trace_s
                 results[result.variant] = result
@@ -266,10 +265,25 @@ def save_pictures(exp: Experiment, model, data, run_dir: Path) -> list[str]:
         return []
 
 
-def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: Path | None, progress: Progress,
+class ReadyBatch(NamedTuple):
+    """Experiments that train together, set up, with their progress lines."""
+
+    batch: list[Experiment]
+    setup: Setup
+    tasks: list[TaskID]  # one per variant
+
+
+def _set_up_batches(batches: list[list[Experiment]], data: dict, seeds: list[int], progress: Progress) -> list[ReadyBatch]:
+    """A progress line per variant ("compiling…"), then every batch set up at once: their
+    programs compile side by side, and while the next batch is traced."""
+    tasks = [[progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in b] for b in batches]
+    return [ReadyBatch(b, set_up(b, data[data_key(b[0])][0], seeds), t) for b, t in zip(batches, tasks)]
+
+
+def _train_batch(ready: ReadyBatch, request: RunRequest, run_dir: Path | None, progress: Progress,
                  checkpointer: Checkpointer | None) -> list[VariantResult]:
     """Train one batch with live progress; its pictures go to `run_dir` (none when None)."""
-    tasks = [progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in batch]
+    batch, tasks = ready.batch, ready.tasks
     headline = batch[0].task.selection_metric
 
     def on_epoch(variant, epoch, m):
@@ -281,7 +295,8 @@ def _train_batch(batch: list[Experiment], loaded, request: RunRequest, run_dir: 
     def on_trained(variant, models, data):  # the first seed's model draws the pictures
         pictures[variant] = save_pictures(batch[variant], models[0], data, run_dir)
 
-    results = train_variants(batch, loaded, list(request.seeds), on_epoch, on_trained if run_dir else None, checkpointer)
+    results = train_variants(batch, None, list(request.seeds), on_epoch, on_trained if run_dir else None, checkpointer,
+                             ready.setup)
     for variant, paths in pictures.items():
         results[variant].pictures = paths
     for task, result in zip(tasks, results):

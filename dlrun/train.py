@@ -253,8 +253,10 @@ class Setup(NamedTuple):
     trace_s: float  # seconds spent tracing the programs
 
 
-def _set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Setup:
-    """Place the data, check the settings against it, and trace the batch's programs."""
+def set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Setup:
+    """Place the data, check the settings against it, and trace the batch's programs (they
+    compile in the background). The runner sets every batch of a run up before the first
+    trains, so that their compiles overlap each other and the tracing of the next batch."""
     configure()
     mesh, lead = data_mesh(), experiments[0]
     host_data = lead.task.place(lead, loaded)
@@ -277,13 +279,15 @@ TrainedCallback = Callable[[int, list, TaskData], None]  # (variant index, each 
 
 def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
                    on_epoch: VariantCallback | None = None, on_trained: TrainedCallback | None = None,
-                   checkpointer: Checkpointer | None = None) -> list[VariantResult]:
+                   checkpointer: Checkpointer | None = None, setup: Setup | None = None) -> list[VariantResult]:
     """Train experiments that share a structure and data as one batch of replicas
     (variant-major, K seeds each) in one compiled program. `loaded` is what the
     experiments' task loaded (`task.load`); `on_trained` gets each variant's trained models;
-    `checkpointer` saves progress and, when it holds a checkpoint, resumes from it."""
+    `checkpointer` saves progress and, when it holds a checkpoint, resumes from it;
+    `setup` is the batch's `set_up`, when it was done ahead."""
     start, waited_before = time.perf_counter(), Background.waited
-    setup = _set_up(experiments, loaded, seeds)
+    ahead_s = setup.trace_s if setup else 0.0  # spent before this call, counted in this batch's times
+    setup = setup or set_up(experiments, loaded, seeds)
     n_train = len(jax.tree.leaves(setup.data.train)[0])
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
     state, first_epoch, active = setup.make_state(), 0, set(range(len(experiments)))
@@ -295,7 +299,7 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
         _finish_variants(experiments, setup, results, *_final_metrics(experiments[0], setup, state, tested), on_trained)
     compile_s = setup.trace_s + Background.waited - waited_before  # tracing, and waiting for XLA
     for result in results:
-        result.wall_s, result.compile_s = time.perf_counter() - start, compile_s
+        result.wall_s, result.compile_s = time.perf_counter() - start + ahead_s, compile_s
     return results
 
 

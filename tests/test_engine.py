@@ -268,6 +268,27 @@ def test_optimizer_variants_share_weights_and_evaluation_and_compile_their_own_e
     assert {kind: compile_count[kind] - before[kind] for kind in before} == {"structures": 2, "programs": 5 + 2}
 
 
+def test_a_compare_compiles_every_structure_before_the_first_trains(tmp_path, monkeypatch):
+    """The runner sets every batch up at once, so their compiles overlap: by the time the
+    first batch's epochs run, all of the run's structures have been traced."""
+    from dlrun import runner
+    from dlrun import train as train_module
+
+    structures_when_training_began = []
+    run_epochs = train_module._run_epochs
+
+    def noting_run_epochs(*args, **kwargs):
+        structures_when_training_began.append(compile_count["structures"])
+        return run_epochs(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_run_epochs", noting_run_epochs)
+    before = compile_count["structures"]
+    overrides = runner.Overrides(epochs=1, train_size=317)  # shapes no other test compiles
+    record = runner.run(runner.build_request("compare", "optimizers", overrides, (0,), None, tmp_path))
+    assert record["structures_compiled"] > 1 and len(structures_when_training_began) > 1
+    assert structures_when_training_began[0] - before == record["structures_compiled"]
+
+
 # --------------------------------------------------------------------------- divergence
 
 
