@@ -296,7 +296,7 @@ def _train_batch(ready: ReadyBatch, request: RunRequest, run_dir: Path | None, p
         pictures[variant] = save_pictures(batch[variant], models[0], data, run_dir)
 
     results = train_variants(batch, None, list(request.seeds), on_epoch, on_trained if run_dir else None, checkpointer,
-                             ready.setup)
+                             setup=ready.setup)
     for variant, paths in pictures.items():
         results[variant].pictures = paths
     for task, result in zip(tasks, results):

@@ -282,9 +282,9 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
                    checkpointer: Checkpointer | None = None, setup: Setup | None = None) -> list[VariantResult]:
     """Train experiments that share a structure and data as one batch of replicas
     (variant-major, K seeds each) in one compiled program. `loaded` is what the
-    experiments' task loaded (`task.load`); `on_trained` gets each variant's trained models;
-    `checkpointer` saves progress and, when it holds a checkpoint, resumes from it;
-    `setup` is the batch's `set_up`, when it was done ahead."""
+    experiments' task loaded (`task.load`), or None when `setup`, the batch's `set_up`, was
+    done ahead; `on_trained` gets each variant's trained models; `checkpointer` saves
+    progress and, when it holds a checkpoint, resumes from it."""
     start, waited_before = time.perf_counter(), Background.waited
     ahead_s = setup.trace_s if setup else 0.0  # spent before this call, counted in this batch's times
     setup = setup or set_up(experiments, loaded, seeds)
