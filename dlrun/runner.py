@@ -167,7 +167,8 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
     batches = [b for b in batches if not all(e.name in results for e in b)]  # some finished before a resume
     plots.import_in_background()
     with _progress() as progress:
-        for ready in _set_up_batches(batches, data, list(request.seeds), progress):
+        ready_batches = _set_up_batches(batches, data, list(request.seeds), progress)
+        for i, ready in enumerate(ready_batches):
             checkpointer = Checkpointer(run_dir / "checkpoints" / ready.batch[0].name, request.checkpoint_every,
                                         writes=primary) if run_dir else None
             for result in _train_batch(ready, request, run_dir if primary else None, progress, checkpointer):
@@ -176,6 +177,7 @@ def run(request: RunRequest, show: Callable[[dict], None] | None = None) -> dict
                 results[result.variant] = result
             early_trace_s = 0.0
             if any(r.status == INTERRUPTED for r in results.values()):
+                _mark_not_started(progress, ready_batches[i + 1:])
                 break  # keep the checkpoint: --resume continues from it
             save(complete=False)
             if primary:
@@ -278,6 +280,12 @@ def _set_up_batches(batches: list[list[Experiment]], data: dict, seeds: list[int
     programs compile side by side, and while the next batch is traced."""
     tasks = [[progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in b] for b in batches]
     return [ReadyBatch(b, set_up(b, data[data_key(b[0])][0], seeds), t) for b, t in zip(batches, tasks)]
+
+
+def _mark_not_started(progress: Progress, batches: list[ReadyBatch]) -> None:
+    for ready in batches:
+        for task in ready.tasks:
+            progress.update(task, metrics="[yellow]not started[/]")
 
 
 def _train_batch(ready: ReadyBatch, request: RunRequest, run_dir: Path | None, progress: Progress,
