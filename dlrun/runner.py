@@ -277,9 +277,11 @@ class ReadyBatch(NamedTuple):
 
 def _set_up_batches(batches: list[list[Experiment]], data: dict, seeds: list[int], progress: Progress) -> list[ReadyBatch]:
     """A progress line per variant ("compiling…"), then every batch set up at once: their
-    programs compile side by side, and while the next batch is traced."""
+    programs compile side by side, and while the next batch is traced. Only the first
+    keeps its data meanwhile; the others make theirs again when they train."""
     tasks = [[progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in b] for b in batches]
-    return [ReadyBatch(b, set_up(b, data[data_key(b[0])][0], seeds), t) for b, t in zip(batches, tasks)]
+    return [ReadyBatch(b, set_up(b, data[data_key(b[0])][0], seeds, keep_data=i == 0), t)
+            for i, (b, t) in enumerate(zip(batches, tasks))]
 
 
 def _mark_not_started(progress: Progress, batches: list[ReadyBatch]) -> None:

@@ -240,11 +240,12 @@ def _compile_steps(parts: EpochParts, state, data, hyper, order) -> Callable:
 
 
 class Setup(NamedTuple):
-    """A batch of experiments made ready to train: its data placed, its programs traced
-    (and compiling in the background)."""
+    """A batch of experiments made ready to train: its programs traced (and compiling in
+    the background)."""
 
-    host_data: TaskData
-    data: TaskData  # on the device(s)
+    place: Callable[[], TaskData]  # makes the batch's data on the host
+    host_data: TaskData | None  # None while a batch waits its turn (see `set_up`)
+    data: TaskData | None  # on the device(s), placed when the batch trains (`placed`)
     graphdef: nnx.GraphDef
     make_state: Callable[[], Any]  # the initial TrainState [R, ...]
     hyper: Hyper  # [R] on the device(s)
@@ -253,15 +254,17 @@ class Setup(NamedTuple):
     trace_s: float  # seconds spent tracing the programs
 
 
-def set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Setup:
-    """Place the data, check the settings against it, and trace the batch's programs (they
-    compile in the background). The runner sets every batch of a run up before the first
-    trains, so that their compiles overlap each other and the tracing of the next batch."""
+def set_up(experiments: list[Experiment], loaded: Any, seeds: list[int], keep_data: bool = True) -> Setup:
+    """Check the settings against the data and trace the batch's programs (they compile in
+    the background). The runner sets every batch of a run up before the first trains, so
+    that their compiles overlap each other and the tracing of the next batch; those that
+    wait their turn keep no copy of their data (`keep_data=False`): `placed` makes it
+    again when they train."""
     configure()
     mesh, lead = data_mesh(), experiments[0]
-    host_data = lead.task.place(lead, loaded)
-    data = replicate(host_data, mesh)
-    n_train = len(jax.tree.leaves(data.train)[0])
+    place = functools.partial(lead.task.place, lead, loaded)
+    host_data = place()
+    n_train = len(jax.tree.leaves(host_data.train)[0])
     for exp in experiments:
         check_settings(exp, n_train)
     graphdef, (replica_seeds, numbers) = model_graphdef(lead), init_inputs(experiments, seeds)
@@ -269,8 +272,16 @@ def set_up(experiments: list[Experiment], loaded: Any, seeds: list[int]) -> Setu
     hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
     order_of = functools.partial(data_order, replica_seeds, n_train=n_train, batch=lead.batch_size or n_train)
     # Traced against shapes, before the initial state exists: each program compiles while the next is traced.
-    program, program_s = get_program(lead, graphdef, replicated_shapes(state_shapes, mesh), data, hyper, order_of(0))
-    return Setup(host_data, data, graphdef, make_state, hyper, order_of, program, init_s + program_s)
+    program, program_s = get_program(lead, graphdef, replicated_shapes(state_shapes, mesh),
+                                     replicated_shapes(host_data, mesh), hyper, order_of(0))
+    return Setup(place, host_data if keep_data else None, None, graphdef, make_state, hyper, order_of, program,
+                 init_s + program_s)
+
+
+def placed(setup: Setup) -> Setup:
+    """The set-up with its data on the host and on the device(s)."""
+    host_data = setup.place() if setup.host_data is None else setup.host_data
+    return setup._replace(host_data=host_data, data=replicate(host_data, data_mesh()))
 
 
 VariantCallback = Callable[[int, int, dict], None]  # (variant index, epoch, metrics {name: [K]})
@@ -287,7 +298,7 @@ def train_variants(experiments: list[Experiment], loaded: Any, seeds: list[int],
     progress and, when it holds a checkpoint, resumes from it."""
     start, waited_before = time.perf_counter(), Background.waited
     ahead_s = setup.trace_s if setup else 0.0  # spent before this call, counted in this batch's times
-    setup = setup or set_up(experiments, loaded, seeds)
+    setup = placed(setup or set_up(experiments, loaded, seeds))
     n_train = len(jax.tree.leaves(setup.data.train)[0])
     results = [VariantResult(e.name, e.reference, list(seeds), train_size=n_train) for e in experiments]
     state, first_epoch, active = setup.make_state(), 0, set(range(len(experiments)))
