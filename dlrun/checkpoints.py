@@ -25,17 +25,18 @@ class Checkpointer:
         self.folder, self.every_epochs, self.every_s, self.writes = folder, every_epochs, every_s, writes
         self._last_save = time.monotonic()
 
-    def due(self, epoch: int) -> bool:
+    def due(self, epoch: int, stopping: bool = False) -> bool:
+        """Whether to save after this epoch: on schedule, or because the run stops here."""
         if not self.writes:
             return False
+        if stopping:
+            return True
         if self.every_epochs:
             return (epoch + 1) % self.every_epochs == 0
         return time.monotonic() - self._last_save >= self.every_s
 
     def save(self, epoch: int, state, progress: dict) -> None:
         """Write the state, then the marker; then drop older checkpoints."""
-        if not self.writes:
-            return
         path = self.folder / f"epoch_{epoch}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

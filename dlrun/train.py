@@ -414,7 +414,7 @@ def _run_epochs(experiments, setup: Setup, state, results: list[VariantResult], 
             if not active:
                 break
             stopped = stop_agreed()  # multi-host: every process stops after the same epoch
-            if checkpointer and (stopped or checkpointer.due(epoch)):
+            if checkpointer and checkpointer.due(epoch, stopping=stopped):
                 _save(checkpointer, epoch, state, results, active)
             if stopped:
                 break
