@@ -1,7 +1,7 @@
 """Shared by every contender and by bench.py: the workloads, the data, the epoch clock,
 the FLOP count and the JSON result a contender writes.
 
-Imports numpy and dlrun.data only (no JAX, no torch), so it costs every contender the same.
+Imports numpy and dlrun.data.images only (no JAX, no torch), so it costs every contender the same.
 """
 
 import argparse
@@ -19,7 +19,7 @@ import numpy as np
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # the Debian package dataset-fashion-mnist
 TRAIN_SIZE = 10_000
 BATCH = 100
-# dlrun's runner trains on a fixed random subset (dlrun.train.SUBSET_SEED); every contender
+# dlrun's runner trains on a fixed random subset (dlrun.core.trainer.SUBSET_SEED); every contender
 # takes the same 10,000 images so that accuracies are comparable.
 SUBSET_SEED = 0
 
@@ -88,7 +88,7 @@ def data_choice() -> tuple[str, str | None]:
 
 def load_data(dataset: str, data_dir: str | None) -> Data:
     os.environ.setdefault("DLRUN_NO_TFDS", "1")  # the fallback must not try a download
-    from dlrun.data import load_images
+    from dlrun.data.images import load_images
 
     images = load_images(dataset, data_dir or None)
     idx = np.random.default_rng(SUBSET_SEED).permutation(len(images.y_train))[:TRAIN_SIZE]

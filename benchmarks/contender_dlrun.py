@@ -15,7 +15,7 @@ from rich import progress
 
 import common
 from dlrun import cli
-from dlrun.config import get_experiment
+from dlrun.core.config import get_experiment
 
 
 def observe_epochs(clock: common.Clock) -> None:

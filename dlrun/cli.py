@@ -10,13 +10,15 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 
-from dlrun import catalog, devices, runner
-from dlrun import report as report_module
-from dlrun import runs as runs_module
+from dlrun.output import catalog
+from dlrun.core import devices
+from dlrun.run import runner
+from dlrun.output import report as report_module
+from dlrun.output import runs as runs_module
 from dlrun.console import console, error, output_to_stderr
-from dlrun.data import DatasetName
+from dlrun.data.images import DatasetName
 from dlrun.errors import ConfigError, DlrunError
-from dlrun.tables import claims_table, results_table
+from dlrun.output.tables import claims_table, results_table
 
 app = typer.Typer(
     help="Reproduce the classic deep-learning lessons as named, runnable experiments.",

@@ -18,10 +18,10 @@ same for the CNN of Lecture III.
 
 from dataclasses import replace
 
-from dlrun.config import Claim, Group, register, register_group
-from dlrun.experiments.cnn import CNN
+from dlrun.core.config import Claim, Group, register, register_group
+from dlrun.experiments.vision import CNN
 from dlrun.experiments.mlp import RELU_3_ADAM
-from dlrun.vision import FgsmClassification
+from dlrun.families.vision.task import FgsmClassification
 
 ATTACK = FgsmClassification(epsilon=0.1)
 

@@ -15,10 +15,10 @@ from dataclasses import replace
 
 import optax
 
-from dlrun.basics import GRAD_NORMS, TANH, XOR, XOR_COPIES
-from dlrun.config import Claim, Experiment, Group, Optimizer, register, register_group
+from dlrun.families.basics.task import GRAD_NORMS, TANH, XOR, XOR_COPIES
+from dlrun.core.config import Claim, Experiment, Group, Optimizer, register, register_group
 from dlrun.experiments.mlp import RELU_9, SIGMOID_9
-from dlrun.models import MLPConfig
+from dlrun.families.mlp.models import MLPConfig
 
 # Plain SGD like the lecture; lr 0.5 on 2-4-2 reaches 1.0 within 5 epochs for seeds 0-49.
 XOR_SGD = Optimizer(optax.sgd, 0.5, extra=(("momentum", 0.0),))

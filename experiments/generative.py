@@ -15,9 +15,9 @@ from dataclasses import replace
 
 import optax
 
-from dlrun.config import ADAM, Claim, Experiment, Group, Optimizer, register, register_group
+from dlrun.core.config import ADAM, Claim, Experiment, Group, Optimizer, register, register_group
 from dlrun.experiments.mlp import RELU_3_ADAM
-from dlrun.generative import (Adversarial, AutoEncoderConfig, AutoEncoding, GANConfig, VAEConfig,
+from dlrun.families.generative.task import (Adversarial, AutoEncoderConfig, AutoEncoding, GANConfig, VAEConfig,
                               VariationalAutoEncoding, reconstruction_error, sigmoid_bce)
 
 AUTOENCODER = register(Experiment(
@@ -42,7 +42,7 @@ VAE_2D = register(replace(
     model=VAEConfig(hidden=(256,), latent=2),
 ))
 # The GAN's judges: the Lecture II MLP with Adam, trained by dlrun on the GAN's own training data
-# with three seeds (dlrun.generative.JUDGE_SEEDS); a sample counts as a digit when all agree.
+# with three seeds (dlrun.families.generative.task.JUDGE_SEEDS); a sample counts as a digit when all agree.
 JUDGE = replace(RELU_3_ADAM, name="mnist-gan-judge", epochs=10, dropout=0.5,
                 description="digit classifier that judges GAN samples (not registered)")
 GAN = register(Experiment(

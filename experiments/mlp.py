@@ -12,9 +12,9 @@ from dataclasses import replace
 
 import optax
 
-from dlrun.config import ADAM, GROUPS, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
-from dlrun.losses import softmax_mse
-from dlrun.models import LEAKY_RELU, MAXOUT, RELU, SIGMOID, MLPConfig, width_for_params
+from dlrun.core.config import ADAM, GROUPS, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
+from dlrun.core.losses import softmax_mse
+from dlrun.families.mlp.models import LEAKY_RELU, MAXOUT, RELU, SIGMOID, MLPConfig, width_for_params
 
 SIGMOID_3 = register(Experiment(
     name="mnist-sigmoid-3layer",

@@ -9,10 +9,10 @@ import numpy as np
 import optax
 import pytest
 
-from dlrun.config import Experiment, Optimizer
-from dlrun.data import ImageData
-from dlrun.devices import configure
-from dlrun.models import RELU, MLPConfig
+from dlrun.core.config import Experiment, Optimizer
+from dlrun.data.images import ImageData
+from dlrun.core.devices import configure
+from dlrun.families.mlp.models import RELU, MLPConfig
 
 # The suite's compiled programs go to a cache of its own (shared by the test processes it
 # starts), never into the user's ~/.cache/dlrun.

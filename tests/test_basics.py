@@ -13,13 +13,13 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from dlrun.basics import GRAD_NORMS, XOR, XOR_X, XOR_Y, log10_ratio, model_grad_norms
+from dlrun.families.basics.task import GRAD_NORMS, XOR, XOR_X, XOR_Y, log10_ratio, model_grad_norms
 from dlrun.cli import app
-from dlrun.config import Experiment
-from dlrun.engine import Hyper, make_optimizer
+from dlrun.core.config import Experiment
+from dlrun.core.engine import Hyper, make_optimizer
 from dlrun.experiments.basics import RELU_9_GRADS, SIGMOID_9_GRADS, XOR_PERCEPTRON
-from dlrun.models import SIGMOID, MLPConfig
-from dlrun.train import train
+from dlrun.families.mlp.models import SIGMOID, MLPConfig
+from dlrun.core.trainer import train
 
 
 def invoke(*args: str) -> dict:

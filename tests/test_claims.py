@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from dlrun.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, paired_differences, verdict
-from dlrun.config import Claim
-from dlrun.train import DIVERGED, INTERRUPTED, OK, VariantResult
+from dlrun.run.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, paired_differences, verdict
+from dlrun.core.config import Claim
+from dlrun.core.trainer import DIVERGED, INTERRUPTED, OK, VariantResult
 
 CLAIM = Claim("good", "bad", margin=0.3, text="good beats bad by more than 0.3")
 

@@ -17,13 +17,13 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from dlrun import engine
+from dlrun.core import engine
 from dlrun.cli import app
-from dlrun.cnn import CNNConfig, conv_counts
-from dlrun.config import get_experiment
-from dlrun.losses import cross_entropy
-from dlrun.train import init_params, train_variants
-from dlrun.vision import FgsmClassification, eps_key, fgsm
+from dlrun.families.vision.models import CNNConfig, conv_counts
+from dlrun.core.config import get_experiment
+from dlrun.core.losses import cross_entropy
+from dlrun.core.trainer import init_params, train_variants
+from dlrun.families.vision.task import FgsmClassification, eps_key, fgsm
 
 LECTURE_CNN_PARAMS = (
     3 * 3 * 1 * 25 + 25  # conv 25 3x3 filters on 1 channel: 250

@@ -1,4 +1,4 @@
-"""Tests for dlrun.data: offline and fast (tiny generated files; tfds is never imported)."""
+"""Tests for dlrun.data.images: offline and fast (tiny generated files; tfds is never imported)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlrun import data
-from dlrun.data import DatasetName, ImageData, load_images
+from dlrun.data import images as data
+from dlrun.data.images import DatasetName, ImageData, load_images
 from dlrun.errors import DataError
 
 MNIST, FASHION = DatasetName.MNIST, DatasetName.FASHION_MNIST

@@ -13,12 +13,13 @@ import optax
 import pytest
 from flax import nnx
 
-from dlrun import engine, tasks
-from dlrun.config import EarlyStopping, Optimizer
+from dlrun.core import engine
+from dlrun.core import task as tasks
+from dlrun.core.config import EarlyStopping, Optimizer
 from dlrun.errors import ConfigError
-from dlrun.losses import cross_entropy
-from dlrun.models import MAXOUT, RELU, SIGMOID, Activation, MLPConfig, dropout, width_for_params
-from dlrun.train import DIVERGED, OK, check_settings, compile_count, init_params, initial_state, train, train_variants
+from dlrun.core.losses import cross_entropy
+from dlrun.families.mlp.models import MAXOUT, RELU, SIGMOID, Activation, MLPConfig, dropout, width_for_params
+from dlrun.core.trainer import DIVERGED, OK, check_settings, compile_count, init_params, initial_state, train, train_variants
 
 # --------------------------------------------------------------------------- models
 

@@ -21,8 +21,8 @@ from flax import nnx
 from typer.testing import CliRunner
 
 from dlrun.cli import app
-from dlrun.engine import Hyper
-from dlrun.generative import (GANConfig, Step, bernoulli_log_likelihood, binarize, discriminator_step, elbo_terms,
+from dlrun.core.engine import Hyper
+from dlrun.families.generative.task import (GANConfig, Step, bernoulli_log_likelihood, binarize, discriminator_step, elbo_terms,
                               gaussian_kl, generator_step, reparameterize, split_gan)
 
 # --------------------------------------------------------------------------- one real short run
@@ -137,7 +137,7 @@ def test_reparameterisation_has_the_posterior_mean_and_variance_and_passes_gradi
 
 
 def test_vae_elbo_is_reconstruction_plus_kl_of_the_model():
-    from dlrun.generative import VAEConfig
+    from dlrun.families.generative.task import VAEConfig
 
     model = VAEConfig(hidden=(8,), latent=3).build(nnx.Rngs(params=0))
     x = binarize(jax.random.uniform(jax.random.key(2), (5, 784)))
@@ -221,8 +221,8 @@ def test_the_judges_recognise_real_digits_and_reject_noise_and_an_untrained_gene
     agree, so they accept most real test digits, almost no uniform-noise image and no
     sample of an untrained generator (one judge alone accepted up to 36 % of noise)."""
     from dlrun.experiments.generative import GAN, JUDGE
-    from dlrun.generative import judged_digits, samples, trained_judges
-    from dlrun.train import init_params
+    from dlrun.families.generative.task import judged_digits, samples, trained_judges
+    from dlrun.core.trainer import init_params
 
     exp = replace(GAN, train_size=2000)
     data = exp.task.place(exp, exp.task.load(exp, None)[0])
@@ -254,7 +254,7 @@ def test_full_generative_lesson(tmp_path):
 @pytest.mark.parametrize("change", [{"dropout": 0.5}, {"test_noise": 0.3}])
 def test_settings_a_generative_task_lacks_are_refused_before_a_run_folder_exists(tmp_path, change):
     from dlrun import runner
-    from dlrun.config import get_experiment
+    from dlrun.core.config import get_experiment
     from dlrun.errors import ConfigError
 
     exp = replace(get_experiment("mnist-vae"), **change)

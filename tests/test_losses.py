@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dlrun.losses import accuracy, cross_entropy, softmax_mse
+from dlrun.core.losses import accuracy, cross_entropy, softmax_mse
 
 LOGITS = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0]], dtype=np.float32)  # [B=2, C=3]
 LABELS = np.array([0, 2], dtype=np.int32)

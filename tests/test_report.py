@@ -14,7 +14,7 @@ import pytest
 from matplotlib.image import imread, imsave
 from typer.testing import CliRunner
 
-from dlrun import plots
+from dlrun.output import plots
 from dlrun.cli import app
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -282,5 +282,5 @@ def test_matplotlib_is_imported_only_when_drawing():
     import subprocess
     import sys
 
-    code = "import sys, dlrun.cli, dlrun.plots, dlrun.runs; print('matplotlib' in sys.modules)"
+    code = "import sys, dlrun.cli, dlrun.output.plots, dlrun.output.runs; print('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dlrun import records, runner
-from dlrun import train as train_module
+from dlrun.run import records
+from dlrun.run import runner
+from dlrun.core import trainer as train_module
 from dlrun.cli import app
 
 DLRUN = [sys.executable, "-m", "dlrun.cli"]
@@ -94,7 +95,7 @@ def test_disk_full_while_writing_a_record_is_reported_and_leaves_no_partial_file
 def test_a_diverging_variant_leaves_the_others_of_a_comparison_intact(tmp_path):
     from dataclasses import replace
 
-    from dlrun.config import get_experiment
+    from dlrun.core.config import get_experiment
 
     sane = replace(get_experiment("mnist-relu-3layer"), epochs=2, train_size=500)
     wild = replace(sane, name="wild", optimizer=replace(sane.optimizer, learning_rate=1e6))

@@ -14,15 +14,15 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from dlrun import text
+from dlrun.data import text
 from dlrun.cli import app
-from dlrun.config import get_experiment
-from dlrun.engine import Hyper, make_optimizer
+from dlrun.core.config import get_experiment
+from dlrun.core.engine import Hyper, make_optimizer
 from dlrun.errors import DataError
-from dlrun.taggers import SLOT_FILLING, Cell, FeedForwardConfig, RecurrentConfig, entity_scores, tag_names
-from dlrun.tasks import TaskData
-from dlrun.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, pad, parse_atis_line
-from dlrun.train import train
+from dlrun.families.sequence.task import SLOT_FILLING, Cell, FeedForwardConfig, RecurrentConfig, entity_scores, tag_names
+from dlrun.core.task import TaskData
+from dlrun.data.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, pad, parse_atis_line
+from dlrun.core.trainer import train
 
 REAL_ATIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "atis" / text.TRAIN_FILE
 QUICK_TRAIN = 300  # the CLI test's --train-size: the memory test then reuses its programs

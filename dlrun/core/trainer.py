@@ -13,14 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dlrun.checkpoints import Checkpointer
-from dlrun.config import Experiment, Loop
-from dlrun.devices import batch_sharder, configure, data_mesh, replicate, replicated_shapes, stop_agreed
-from dlrun.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
+from dlrun.core.checkpoints import Checkpointer
+from dlrun.core.config import Experiment, Loop
+from dlrun.core.devices import batch_sharder, configure, data_mesh, replicate, replicated_shapes, stop_agreed
+from dlrun.core.engine import (EpochParts, Hyper, data_order, evaluation_key, init_inputs, make_epoch_parts, make_evaluate,
                           make_scan_epoch, make_state_init, make_weights_init, model_graphdef, structure_key)
 from dlrun.errors import ConfigError
-from dlrun.records import finite_or_none
-from dlrun.tasks import TaskData
+from dlrun.run.records import finite_or_none
+from dlrun.core.task import TaskData
 
 OK, DIVERGED, INTERRUPTED = "ok", "diverged", "interrupted"
 

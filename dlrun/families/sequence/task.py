@@ -18,9 +18,9 @@ import optax
 from flax import nnx
 
 from dlrun.errors import DataError
-from dlrun.models import dropout
-from dlrun.tasks import DataInfo, Task, TaskData, training_subset
-from dlrun.text import Corpus, Sentences, build_tagset, build_vocab, load_corpus, pad
+from dlrun.families.mlp.models import dropout
+from dlrun.core.task import DataInfo, Task, TaskData, training_subset
+from dlrun.data.text import Corpus, Sentences, build_tagset, build_vocab, load_corpus, pad
 
 # Fixed output sizes: a model config is declared before any data is read, so the
 # embedding table and the tag layer have room for any corpus up to these sizes (ATIS:

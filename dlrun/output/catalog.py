@@ -4,10 +4,10 @@ import json
 
 from rich.table import Table
 
-from dlrun.config import EXPERIMENTS, GROUPS, Experiment, load_catalog, get_experiment, get_group
+from dlrun.core.config import EXPERIMENTS, GROUPS, Experiment, load_catalog, get_experiment, get_group
 from dlrun.console import console
 from dlrun.errors import ConfigError
-from dlrun.records import describe
+from dlrun.run.records import describe
 
 
 def listing() -> dict:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dlrun import catalog
+from dlrun.output import catalog
 from dlrun.console import console
 from dlrun.errors import ConfigError, DlrunError
-from dlrun.plots import CURVES_NAME
-from dlrun.report import family_pictures, load_record
-from dlrun.tables import claims_table, results_table
+from dlrun.output.plots import CURVES_NAME
+from dlrun.output.report import family_pictures, load_record
+from dlrun.output.tables import claims_table, results_table
 
 
 def run_dirs(root: Path) -> list[Path]:

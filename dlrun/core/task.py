@@ -15,7 +15,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.losses import accuracy
+from dlrun.core.losses import accuracy
 
 Metrics = dict[str, jax.Array]
 
@@ -123,7 +123,7 @@ class Classification(Task):
     diverged_above = 1e3
 
     def load(self, exp, data_dir):
-        from dlrun.data import load_images
+        from dlrun.data.images import load_images
 
         images = load_images(exp.dataset, data_dir)
         info = DataInfo(images.source, images.sha256, images.notice, len(images.y_test), len(images.y_train))

@@ -6,7 +6,7 @@ feed-forward tagger sees one word at a time and cannot tell them apart; a networ
 memory (Elman RNN, LSTM, GRU, bidirectional LSTM) can. The lecture points to ATIS, where
 published RNN/LSTM taggers reach a slot F1 of about 0.95 (Mesnil et al. 2015): that is
 each recurrent experiment's `reference`. Without ATIS files the lesson runs on a
-generated booking corpus (dlrun.text). Run it with
+generated booking corpus (dlrun.data.text). Run it with
 
     dlrun compare slot-filling      # ATIS, 500 held-out sentences: BiLSTM F1 0.966, LSTM 0.953,
                                     # feed-forward 0.597 (5 epochs, 2.5 min on 2 busy CPU cores)
@@ -16,9 +16,9 @@ generated booking corpus (dlrun.text). Run it with
 
 from dataclasses import replace
 
-from dlrun.config import Claim, Experiment, Group, Loop, Optimizer, register, register_group
-from dlrun.taggers import SLOT_FILLING, Cell, FeedForwardConfig, RecurrentConfig, clipped_adam, masked_cross_entropy
-from dlrun.text import BOOKING_TRAIN, VALIDATION_SENTENCES
+from dlrun.core.config import Claim, Experiment, Group, Loop, Optimizer, register, register_group
+from dlrun.families.sequence.task import SLOT_FILLING, Cell, FeedForwardConfig, RecurrentConfig, clipped_adam, masked_cross_entropy
+from dlrun.data.text import BOOKING_TRAIN, VALIDATION_SENTENCES
 
 MESNIL_2015_F1 = 0.95  # slot F1 of RNN/LSTM taggers on ATIS, as the lecture quotes
 CLIPPED_ADAM = Optimizer(clipped_adam, 1e-2, extra=(("max_norm", 5.0),))
@@ -29,7 +29,7 @@ _BASE = Experiment(
     loss=masked_cross_entropy,
     optimizer=CLIPPED_ADAM,  # clipping on for every tagger; it matters for the RNNs
     task=SLOT_FILLING,
-    dataset=None,  # ATIS or the generated corpus, found by the task (dlrun.text)
+    dataset=None,  # ATIS or the generated corpus, found by the task (dlrun.data.text)
     # STEPS: epochs 5-10 % faster than SCAN for these taggers; SCAN compiles 2-3 s faster (README).
     loop=Loop.STEPS,
     train_size=BOOKING_TRAIN - VALIDATION_SENTENCES,  # all 4,478 (ATIS holds out 500 too)

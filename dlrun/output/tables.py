@@ -2,7 +2,7 @@
 
 from rich.table import Table
 
-from dlrun.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from dlrun.run.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 
 DEFAULT_COLUMNS = [["test_accuracy", "test acc"], ["train_accuracy", "train acc"], ["test_loss", "test loss"]]
 VERDICT_STYLE = {REPRODUCED: "bold green", NOT_REPRODUCED: "bold red", INCONCLUSIVE: "bold yellow"}

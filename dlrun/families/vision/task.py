@@ -2,7 +2,7 @@
 parameter counts (CNN vs MLP), the first layer's filters, and fast-gradient-sign
 adversarial examples (Goodfellow, Shlens & Szegedy 2015).
 
-Training is the plain classification task's (dlrun.tasks.Classification); these tasks
+Training is the plain classification task's (dlrun.core.task.Classification); these tasks
 add final metrics, table columns and pictures.
 """
 
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dlrun.tasks import Classification, TaskData
+from dlrun.core.task import Classification, TaskData
 
 COUNT_COLUMNS = (("num_params", "params"), ("unshared_params", "w/o sharing"))
 
@@ -39,7 +39,7 @@ class CnnClassification(Classification):
     def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
         if not hasattr(model, "first_filters"):
             return []
-        from dlrun.pictures import save_filters
+        from dlrun.families.vision.pictures import save_filters
 
         digit = data.eval[0][:1]  # [1, 784]: the first test image, to show what the filters respond to
         response = np.asarray(_first_response(model, jnp.asarray(digit)))[0]  # [26, 26, filters]
@@ -129,7 +129,7 @@ class FgsmClassification(CnnClassification):
         return super().host_metrics(exp, model, data) | table
 
     def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
-        from dlrun.pictures import save_adversarial
+        from dlrun.families.vision.pictures import save_adversarial
 
         x, y = data.eval[0][:8], data.eval[1][:8]  # the first 8 test digits, not hand-picked
         epsilon = self.epsilon or 0.1

@@ -14,7 +14,7 @@ variants that share a structure) are `vmap`ped copies of these programs.
 
 Numeric hyper-parameters live in the optimizer state (`optax.inject_hyperparams`) and in
 `Hyper`, so they are traced values: variants that differ only in them share one
-compiled program (`structure_key`). A task (dlrun.tasks) supplies batches, loss and metrics.
+compiled program (`structure_key`). A task (dlrun.core.task) supplies batches, loss and metrics.
 """
 
 from typing import Any, Callable, NamedTuple
@@ -25,8 +25,8 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.config import Experiment
-from dlrun.tasks import TaskData
+from dlrun.core.config import Experiment
+from dlrun.core.task import TaskData
 
 
 class Hyper(NamedTuple):

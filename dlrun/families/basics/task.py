@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dlrun.models import Activation
-from dlrun.tasks import Classification, DataInfo, TaskData
+from dlrun.families.mlp.models import Activation
+from dlrun.core.task import Classification, DataInfo, TaskData
 
 TANH = Activation("tanh", jnp.tanh)
 

@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from dlrun.config import Claim
-from dlrun.train import DIVERGED, VariantResult
+from dlrun.core.config import Claim
+from dlrun.core.trainer import DIVERGED, VariantResult
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
 

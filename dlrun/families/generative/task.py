@@ -20,10 +20,10 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.data import ImageData
+from dlrun.data.images import ImageData
 from dlrun.errors import ConfigError
-from dlrun.models import MLP, RELU, Activation
-from dlrun.tasks import Classification, TaskData
+from dlrun.families.mlp.models import MLP, RELU, Activation
+from dlrun.core.task import Classification, TaskData
 
 EVAL_SEED = 0  # evaluation draws (VAE latent samples, GAN noise) are the same every epoch
 SAMPLE_SEED = 1  # the noise behind pictures and the GAN's judged samples
@@ -482,7 +482,7 @@ def trained_judges(judge, data: TaskData) -> tuple[list, float]:
     """(classifiers, their mean test accuracy): `judge` trained by dlrun on the task's own
     training images with each of JUDGE_SEEDS (one program), once per process and data.
     Their logits take [N, 784] pixels in [0, 1]."""
-    from dlrun.train import train_variants
+    from dlrun.core.trainer import train_variants
 
     (x, y), (x_test, y_test) = (tuple(np.asarray(a) for a in split) for split in (data.train, data.eval))
     digest = hashlib.sha256(x.tobytes() + y.tobytes() + x_test.tobytes()).hexdigest()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dlrun import plots
+from dlrun.output import plots
 from dlrun.errors import DlrunError
-from dlrun.tables import fmt_number
+from dlrun.output.tables import fmt_number
 
 DEFAULT_RUNS = Path("runs")
 DEFAULT_COLUMNS = [["test_accuracy", "test acc"], ["train_accuracy", "train acc"], ["test_loss", "test loss"]]

@@ -12,11 +12,11 @@ from typing import Any, Callable
 import jax
 import optax
 
-from dlrun.data import DatasetName
+from dlrun.data.images import DatasetName
 from dlrun.errors import ConfigError
-from dlrun.losses import cross_entropy
-from dlrun.models import MLPConfig
-from dlrun.tasks import CLASSIFICATION, Task
+from dlrun.core.losses import cross_entropy
+from dlrun.families.mlp.models import MLPConfig
+from dlrun.core.task import CLASSIFICATION, Task
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class EarlyStopping:
 
 
 class Loop(enum.Enum):
-    """How an epoch is compiled (see dlrun.engine): SCAN = one program per epoch; STEPS =
+    """How an epoch is compiled (see dlrun.core.engine): SCAN = one program per epoch; STEPS =
     one program per step, dispatched from Python (faster for convolutions on XLA:CPU)."""
 
     SCAN = "scan"

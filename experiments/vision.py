@@ -19,11 +19,11 @@ each convolution speeds up training.
 
 from dataclasses import replace
 
-from dlrun.cnn import CNNConfig
-from dlrun.config import ADAM, Claim, Experiment, Group, Loop, register, register_group
+from dlrun.families.vision.models import CNNConfig
+from dlrun.core.config import ADAM, Claim, Experiment, Group, Loop, register, register_group
 from dlrun.experiments.mlp import RELU_3_ADAM
-from dlrun.models import RELU, MLPConfig, width_for_params
-from dlrun.vision import CNN_CLASSIFICATION
+from dlrun.families.mlp.models import RELU, MLPConfig, width_for_params
+from dlrun.families.vision.task import CNN_CLASSIFICATION
 
 CNN_EPOCHS = 10  # the CNN is close to its best after 10 epochs of the 4,000-digit sample
 

@@ -1,6 +1,6 @@
 """Convolutional networks (Lecture III): convolution -> max pooling, repeated, then flatten
 and a fully connected classifier. Configs are frozen dataclasses whose `build` makes the
-Flax NNX module, as in dlrun.models.
+Flax NNX module, as in dlrun.families.mlp.models.
 
 The parameter counts are part of the lesson, so the config computes them by hand: the
 shared count (what the network has), the count the same connections would need without
@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from dlrun.models import KERNEL_INIT, dropout
+from dlrun.families.mlp.models import KERNEL_INIT, dropout
 
 
 def conv_counts(height: int, width: int, c_in: int, c_out: int, kernel: int, bias: bool = True) -> tuple[int, int, int]:

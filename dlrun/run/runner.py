@@ -11,18 +11,18 @@ from typing import Callable, NamedTuple
 import jax
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from dlrun import plots
-from dlrun.checkpoints import Checkpointer
-from dlrun.claims import verdict
-from dlrun.config import Experiment, Group, get_experiment, get_group
+from dlrun.output import plots
+from dlrun.core.checkpoints import Checkpointer
+from dlrun.run.claims import verdict
+from dlrun.core.config import Experiment, Group, get_experiment, get_group
 from dlrun.console import console, notice, to_stderr
-from dlrun.data import DatasetName
-from dlrun.engine import structure_key
+from dlrun.data.images import DatasetName
+from dlrun.core.engine import structure_key
 from dlrun.errors import ConfigError, DlrunError
-from dlrun.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
-from dlrun.report import load_record
-from dlrun.tasks import DataInfo
-from dlrun.train import (INTERRUPTED, Setup, VariantResult, check_settings, compile_count, set_up, start_compiling,
+from dlrun.run.records import describe, environment, finite_or_none, new_run_dir, write_json_atomic
+from dlrun.output.report import load_record
+from dlrun.core.task import DataInfo
+from dlrun.core.trainer import (INTERRUPTED, Setup, VariantResult, check_settings, compile_count, set_up, start_compiling,
                          train_variants)
 
 
