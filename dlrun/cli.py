@@ -9,16 +9,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn, Optional
 
 import typer
+from rich.markup import escape
 
-from dlrun.output import catalog
-from dlrun.core import devices
-from dlrun.run import runner
-from dlrun.output import report as report_module
-from dlrun.output import runs as runs_module
 from dlrun.console import console, error, output_to_stderr
-from dlrun.data.images import DatasetName
-from dlrun.errors import ConfigError, DlrunError
-from dlrun.output.tables import claims_table, results_table
+from dlrun.errors import ConfigError, DlrunError, Terminated
+from dlrun.record_format import DIVERGED, INTERRUPTED
 
 app = typer.Typer(
     help="Reproduce the classic deep-learning lessons as named, runnable experiments.",
@@ -40,21 +35,8 @@ ResumeFrom = Annotated[Optional[str], typer.Option(help="Continue this run (id u
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset: mnist or fashion_mnist (default: the experiment's).")]
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: finished work is kept and the run marked interrupted."""
-
-
-_terminated = False
-
-
 def _terminate(signum, frame):
-    global _terminated
-    _terminated = True
     raise Terminated()
-
-
-def _exit_code_for_interrupt() -> int:
-    return 143 if _terminated or devices.preempted else 130
 
 
 def handle_errors(command):
@@ -87,13 +69,14 @@ def handle_errors(command):
 def options(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (also DLRUN_DEBUG=1).")] = False) -> None:
     if debug:
         os.environ["DLRUN_DEBUG"] = "1"
-    devices.configure()  # before any JAX work: JAX decides on the compile cache at its first compile
 
 
 @app.command("list")
 @handle_errors
 def list_(as_json: Json = False) -> None:
     """Every experiment and compare group, with the lecture's number."""
+    from dlrun.output import catalog  # commands that only read never import JAX
+
     if as_json:
         print(json.dumps(catalog.listing()))
     else:
@@ -105,7 +88,9 @@ def list_(as_json: Json = False) -> None:
 def show(name: Annotated[str, typer.Argument(help="An experiment, a compare group, or a run id (or run folder).")],
          out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs")) -> None:
     """An experiment's or group's resolved configuration, or a saved run's results and verdicts."""
-    runs_module.show(name, out)
+    from dlrun.output import runs
+
+    runs.show(name, out)
 
 
 @app.command("runs")
@@ -113,7 +98,9 @@ def show(name: Annotated[str, typer.Argument(help="An experiment, a compare grou
 def runs_(out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs"),
           as_json: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list.")] = False) -> None:
     """The saved runs, newest first: date, lesson, data, best test accuracy, status."""
-    runs_module.print_runs(out, as_json)
+    from dlrun.output import runs
+
+    runs.print_runs(out, as_json)
 
 
 @app.command()
@@ -144,64 +131,79 @@ def report(runs: Annotated[Optional[list[Path]], typer.Argument(
                help="Run folders, record files, or folders of runs (default: every run under runs/).")] = None,
            out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and the pictures.")] = Path("reports")) -> None:
     """Build a Markdown and a self-contained HTML report (tables, verdicts, curves) from saved runs."""
-    markdown, page = report_module.write_report(runs or [], out)
+    from dlrun.output.report import write_report
+
+    markdown, page = write_report(runs or [], out)
     console.print(f"report: {markdown}\nreport: {page}")
 
 
-def _overrides(epochs, batch_size, lr, train_size, dataset) -> runner.Overrides:
-    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size), ("--train-size", train_size)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} must be a positive integer, got {value}")
-    if lr is not None and not lr > 0:
-        raise ConfigError(f"--lr must be positive, got {lr}")
+def _overrides(epochs, batch_size, lr, train_size, dataset):
+    from dlrun.data.images import DatasetName
+    from dlrun.run.request import Overrides
+
     try:
         data = DatasetName(dataset) if dataset else None
     except ValueError:
         raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(d.value for d in DatasetName)}") from None
-    return runner.Overrides(epochs, batch_size, lr, train_size, data)
+    return Overrides(epochs, batch_size, lr, train_size, data)
 
 
 def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, name: str) -> Optional[Path]:
+    from dlrun.run.request import find_resumable
+
     if resume_from:
         path = Path(resume_from) if Path(resume_from).is_dir() else out / resume_from
         if not (path / "record.json").is_file():
             raise ConfigError(f"no run {resume_from!r} to resume (looked for {path}/record.json)")
         return path
-    return runner.find_resumable(out, name) if resume else None
+    return find_resumable(out, name) if resume else None
 
 
 def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every, resume, as_json) -> None:
+    import jax
+
+    from dlrun.core.devices import multi_host
+    from dlrun.output.plots import save_curves
+    from dlrun.run import runner
+    from dlrun.run.records import public_summary
+    from dlrun.run.request import build_request, resume_request
+
     for flag, value in (("--seeds", seeds), ("--checkpoint-every", checkpoint_every)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     with output_to_stderr(as_json):
         if resume:
-            request = runner.resume_request(resume)
+            request = resume_request(resume)
             console.print(f"resuming {request.command} {request.name} in {resume} (with its recorded settings)")
         else:
-            request = runner.build_request(command, name, overrides, tuple(range(seed, seed + seeds)), data_dir,
-                                           out, checkpoint_every)
-        if not devices.multi_host():  # else JAX's preemption service hears it (devices.stop_agreed)
+            seed_list = tuple(range(seed, seed + seeds))
+            request = build_request(command, name, overrides, seed_list, data_dir, out, checkpoint_every)
+        if not multi_host():  # else JAX's preemption service hears it (dlrun.core.devices.StopAgreement)
             signal.signal(signal.SIGTERM, _terminate)
-        record = runner.run(request, show=_print_results)
+        record = runner.run(request)
+        if jax.process_index() == 0:  # process 0 prints and writes (dlrun.run.runner)
+            _print_results(record, multi_host())
+            save_curves(record, Path(record["run_dir"]))  # after the table: drawing takes a moment
     if as_json:
-        print(json.dumps(runner.public_summary(record)))
+        print(json.dumps(public_summary(record)))
     statuses = {r["status"] for r in record["results"]}
-    if "interrupted" in statuses:
-        raise typer.Exit(_exit_code_for_interrupt())
-    if command == "train" and "diverged" in statuses:
+    if INTERRUPTED in statuses:
+        raise typer.Exit(143 if record["stopped_by"] == "SIGTERM" else 130)
+    if command == "train" and DIVERGED in statuses:
         raise typer.Exit(1)
 
 
-def _print_results(record: dict) -> None:
+def _print_results(record: dict, multi_host: bool) -> None:
+    from dlrun.output.tables import claims_table, results_table
+
     console.print(results_table(record))
     if (claims := claims_table(record)) is not None:
         console.print(claims)
-    console.print(f"record: {record['run_dir']}/record.json")
+    console.print(f"record: {escape(record['run_dir'])}/record.json")
     if not record["complete"]:
-        where = " on every process" if devices.multi_host() else ""
-        console.print(f"stopped early; to continue{where}: "
-                      f"[bold]dlrun {record['command']} {record['name']} --resume-from {record['run_dir']}[/]")
+        where = " on every process" if multi_host else ""
+        command = f"dlrun {record['command']} {record['name']} --resume-from {record['run_dir']}"
+        console.print(f"stopped early; to continue{where}: [bold]{escape(command)}[/]")
 
 
 def run_command(argv: list[str] | None = None) -> int:

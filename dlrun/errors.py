@@ -11,3 +11,7 @@ class DataError(DlrunError):
 
 class ConfigError(DlrunError):
     """An experiment name or option value is invalid."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finished work is kept and the run marked interrupted."""

@@ -13,28 +13,35 @@ are judged by a classifier that dlrun trains on the same data. Run it with
 
 from dataclasses import replace
 
-import optax
-
-from dlrun.core.config import ADAM, Claim, Experiment, Group, Optimizer, register, register_group
+from dlrun.core.config import ADAM, Claim, Experiment, Group, Optimizer, Ref
+from dlrun.core.registry import register, register_group
 from dlrun.experiments.mlp import RELU_3_ADAM
-from dlrun.families.generative.task import (Adversarial, AutoEncoderConfig, AutoEncoding, GANConfig, VAEConfig,
-                              VariationalAutoEncoding, reconstruction_error, sigmoid_bce)
+from dlrun.families.generative.config import (
+    AUTOENCODING,
+    RECONSTRUCTION_ERROR,
+    SIGMOID_BCE,
+    VARIATIONAL_AUTOENCODING,
+    AutoEncoderConfig,
+    GANConfig,
+    VAEConfig,
+    gan_training,
+)
 
 AUTOENCODER = register(Experiment(
     name="mnist-autoencoder",
     description="784-256-20-256-784 auto-encoder, Bernoulli reconstruction error on binarised pixels, Adam",
     reference=None,
     model=AutoEncoderConfig(hidden=(256,), latent=20),
-    loss=reconstruction_error,
+    loss=RECONSTRUCTION_ERROR,
     optimizer=ADAM,
     epochs=40,
-    task=AutoEncoding(),
+    task=AUTOENCODING,
 ))
 VAE = register(replace(
     AUTOENCODER, name="mnist-vae",
     description="VAE, 20-D Gaussian latent, Bernoulli decoder: maximises the ELBO (reconstruction - KL)",
     model=VAEConfig(hidden=(256,), latent=20),
-    task=VariationalAutoEncoding(),
+    task=VARIATIONAL_AUTOENCODING,
 ))
 VAE_2D = register(replace(
     VAE, name="mnist-vae-2d",
@@ -42,7 +49,7 @@ VAE_2D = register(replace(
     model=VAEConfig(hidden=(256,), latent=2),
 ))
 # The GAN's judges: the Lecture II MLP with Adam, trained by dlrun on the GAN's own training data
-# with three seeds (dlrun.families.generative.task.JUDGE_SEEDS); a sample counts as a digit when all agree.
+# with three seeds (dlrun.families.generative.gan.JUDGE_SEEDS); a sample counts as a digit when all agree.
 JUDGE = replace(RELU_3_ADAM, name="mnist-gan-judge", epochs=10, dropout=0.5,
                 description="digit classifier that judges GAN samples (not registered)")
 GAN = register(Experiment(
@@ -50,13 +57,13 @@ GAN = register(Experiment(
     description="MLP GAN: G 64-256-512-784 (tanh), D 784-512-256-1, non-saturating loss, Adam 5e-4 b1=0.5",
     reference=None,
     model=GANConfig(latent=64, g_hidden=(256, 512), d_hidden=(512, 256)),
-    loss=sigmoid_bce,
+    loss=SIGMOID_BCE,
     # 5e-4 rather than the usual 2e-4: the 4,000-image sample gives only 3,100 updates in
-    # 50 epochs; 2e-4 left fewer samples digit-like in that budget (README).
-    optimizer=Optimizer(optax.adam, 5e-4, extra=(("b1", 0.5),)),
+    # 50 epochs; 2e-4 left fewer samples digit-like in that budget (docs/lessons.md).
+    optimizer=Optimizer(Ref("optax:adam"), 5e-4, extra=(("b1", 0.5),)),
     batch_size=64,
     epochs=50,
-    task=Adversarial(JUDGE),
+    task=gan_training(JUDGE),
 ))
 
 register_group(Group(

@@ -10,21 +10,23 @@ carries the test accuracy printed on the slide (`reference`). Run a lesson with 
 
 from dataclasses import replace
 
-import optax
+from dlrun.core.config import ADAM, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, Ref
+from dlrun.core.registry import GROUPS, register, register_group
+from dlrun.families.mlp.config import CLASSIFICATION, SOFTMAX_MSE, Activation, MLPConfig, width_for_params
 
-from dlrun.core.config import ADAM, GROUPS, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, register, register_group
-from dlrun.core.losses import softmax_mse
-from dlrun.families.mlp.models import LEAKY_RELU, MAXOUT, RELU, SIGMOID, MLPConfig, width_for_params
+SIGMOID, RELU = Activation.SIGMOID, Activation.RELU
 
 SIGMOID_3 = register(Experiment(
     name="mnist-sigmoid-3layer",
     description="sigmoid, 2 hidden layers of 500, cross-entropy, mini-batch 100, SGD 0.1",
     reference=0.84,
+    model=MLPConfig(hidden=(500, 500), activation=SIGMOID),
+    task=CLASSIFICATION,
 ))
 SIGMOID_3_MSE = register(replace(
     SIGMOID_3, name="mnist-sigmoid-3layer-mse", reference=0.11,
     description="as mnist-sigmoid-3layer but square error (Keras mse on the softmax)",
-    loss=softmax_mse,
+    loss=SOFTMAX_MSE,
 ))
 SIGMOID_3_FULLBATCH = register(replace(
     SIGMOID_3, name="mnist-sigmoid-3layer-fullbatch", reference=0.12,
@@ -54,17 +56,17 @@ RELU_3_ADAM = register(replace(
 RELU_3_MOMENTUM = register(replace(
     RELU_3, name="mnist-relu-3layer-momentum", reference=None,
     description="SGD with momentum 0.9 (lr 0.01: the same step size once momentum builds up)",
-    optimizer=Optimizer(optax.sgd, 0.01, extra=(("momentum", 0.9),)),
+    optimizer=Optimizer(Ref("optax:sgd"), 0.01, extra=(("momentum", 0.9),)),
 ))
 RELU_3_ADAGRAD = register(replace(
     RELU_3, name="mnist-relu-3layer-adagrad", reference=None,
     description="Adagrad: per-parameter rates shrinking with the sum of squared gradients",
-    optimizer=Optimizer(optax.adagrad, 0.01),
+    optimizer=Optimizer(Ref("optax:adagrad"), 0.01),
 ))
 RELU_3_RMSPROP = register(replace(
     RELU_3, name="mnist-relu-3layer-rmsprop", reference=None,
     description="RMSprop: per-parameter rates from a moving average of squared gradients",
-    optimizer=Optimizer(optax.rmsprop, 0.001),
+    optimizer=Optimizer(Ref("optax:rmsprop"), 0.001),
 ))
 RELU_3_LR_DECAY = register(replace(
     RELU_3, name="mnist-relu-3layer-lr-decay", reference=None,
@@ -84,12 +86,12 @@ RELU_3_EARLY_STOPPING = register(replace(
 LEAKY_RELU_3 = register(replace(
     RELU_3, name="mnist-leaky-relu-3layer", reference=None,
     description="Leaky ReLU (slope 0.01 below zero), 2 hidden layers of 500",
-    model=MLPConfig(hidden=(500, 500), activation=LEAKY_RELU),
+    model=MLPConfig(hidden=(500, 500), activation=Activation.LEAKY_RELU),
 ))
 MAXOUT_3 = register(replace(
     RELU_3, name="mnist-maxout-3layer", reference=None,
     description="Maxout with 2 pieces per unit (ReLU is the special case with one piece = 0)",
-    model=MLPConfig(hidden=(500, 500), activation=MAXOUT),
+    model=MLPConfig(hidden=(500, 500), activation=Activation.MAXOUT),
 ))
 RELU_3_NOISY = register(replace(
     RELU_3_ADAM, name="mnist-relu-3layer-noisy", reference=0.50,

@@ -8,29 +8,36 @@ published RNN/LSTM taggers reach a slot F1 of about 0.95 (Mesnil et al. 2015): t
 each recurrent experiment's `reference`. Without ATIS files the lesson runs on a
 generated booking corpus (dlrun.data.text). Run it with
 
-    dlrun compare slot-filling      # ATIS, 500 held-out sentences: BiLSTM F1 0.966, LSTM 0.953,
-                                    # feed-forward 0.597 (5 epochs, 2.5 min on 2 busy CPU cores)
-    DLRUN_NO_ATIS=1 dlrun compare slot-filling   # generated corpus: RNNs 1.000, feed-forward 0.437
+    dlrun compare slot-filling                   # ATIS when found, else the generated corpus
+    DLRUN_NO_ATIS=1 dlrun compare slot-filling   # the generated corpus
     dlrun train atis-bilstm --data-dir DIR       # DIR/atis/atis.train.w-intent.iob (+ test file)
 """
 
 from dataclasses import replace
 
-from dlrun.core.config import Claim, Experiment, Group, Loop, Optimizer, register, register_group
-from dlrun.families.sequence.task import SLOT_FILLING, Cell, FeedForwardConfig, RecurrentConfig, clipped_adam, masked_cross_entropy
+from dlrun.core.config import Claim, Experiment, Group, Loop, Optimizer
+from dlrun.core.registry import register, register_group
 from dlrun.data.text import BOOKING_TRAIN, VALIDATION_SENTENCES
+from dlrun.families.sequence.config import (
+    CLIPPED_ADAM,
+    MASKED_CROSS_ENTROPY,
+    SLOT_FILLING,
+    Cell,
+    FeedForwardConfig,
+    RecurrentConfig,
+)
 
 MESNIL_2015_F1 = 0.95  # slot F1 of RNN/LSTM taggers on ATIS, as the lecture quotes
-CLIPPED_ADAM = Optimizer(clipped_adam, 1e-2, extra=(("max_norm", 5.0),))
+CLIPPED_ADAM_5 = Optimizer(CLIPPED_ADAM, 1e-2, extra=(("max_norm", 5.0),))
 
 _BASE = Experiment(
     name="atis-base", description="", reference=MESNIL_2015_F1,
     model=RecurrentConfig(Cell.LSTM),
-    loss=masked_cross_entropy,
-    optimizer=CLIPPED_ADAM,  # clipping on for every tagger; it matters for the RNNs
+    loss=MASKED_CROSS_ENTROPY,
+    optimizer=CLIPPED_ADAM_5,  # clipping on for every tagger; it matters for the RNNs
     task=SLOT_FILLING,
     dataset=None,  # ATIS or the generated corpus, found by the task (dlrun.data.text)
-    # STEPS: epochs 5-10 % faster than SCAN for these taggers; SCAN compiles 2-3 s faster (README).
+    # STEPS trains these taggers' epochs faster than SCAN, which compiles faster (docs/lessons.md).
     loop=Loop.STEPS,
     train_size=BOOKING_TRAIN - VALIDATION_SENTENCES,  # all 4,478 (ATIS holds out 500 too)
     batch_size=32,

@@ -15,15 +15,32 @@ each convolution speeds up training.
     dlrun compare cnn-vs-mlp    # CNN vs an MLP with as many weights, and vs the 4.7x larger 500-500 MLP
     dlrun compare batchnorm     # the same CNN with and without batch norm
     dlrun train mnist-cnn
+
+Adversarial examples (Goodfellow, Shlens & Szegedy 2015, "Explaining and harnessing
+adversarial examples"; seed notes 001: "add images to see what can fool the network").
+
+A trained network is fooled by images that differ from real test digits by at most
+epsilon per pixel: the fast gradient sign method moves every pixel by epsilon in the
+direction that increases the loss, x' = clip(x + epsilon * sign(dL/dx), 0, 1). No lecture
+prints a number for MNIST at these settings (`reference` is None); Goodfellow et al.
+report 89.4% error for a shallow softmax model at epsilon 0.25.
+
+`mnist-adversarial` trains exactly as `mnist-relu-3layer-adam` (same seeds, same initial
+weights, same data order) and is tested on FGSM images at epsilon 0.1 made against
+itself; its table row also gives the test accuracy at epsilon 0, 0.05, 0.1, 0.2 and 0.3,
+and its folder a picture of eight attacked test digits. `mnist-cnn-adversarial` does the
+same for the CNN of Lecture III.
+
+    dlrun compare adversarial
 """
 
 from dataclasses import replace
 
-from dlrun.families.vision.models import CNNConfig
-from dlrun.core.config import ADAM, Claim, Experiment, Group, Loop, register, register_group
+from dlrun.core.config import ADAM, Claim, Experiment, Group, Loop
+from dlrun.core.registry import register, register_group
 from dlrun.experiments.mlp import RELU_3_ADAM
-from dlrun.families.mlp.models import RELU, MLPConfig, width_for_params
-from dlrun.families.vision.task import CNN_CLASSIFICATION
+from dlrun.families.mlp.config import Activation, MLPConfig, width_for_params
+from dlrun.families.vision.config import CNN_CLASSIFICATION, CNNConfig, fgsm_classification
 
 CNN_EPOCHS = 10  # the CNN is close to its best after 10 epochs of the 4,000-digit sample
 
@@ -31,10 +48,8 @@ CNN = register(Experiment(
     name="mnist-cnn", reference=None,
     description="conv 25x3x3, max-pool 2x2, conv 50x3x3, max-pool 2x2, dense 100 ReLU, softmax; Adam",
     model=CNNConfig(), optimizer=ADAM, task=CNN_CLASSIFICATION, epochs=CNN_EPOCHS,
-    # Convolutions inside a rolled lax.scan are slow on XLA:CPU (jax#12868). Measured on
-    # the 2 shared CPU cores of this workplace (4,000 images, batch 100, 1 seed, epochs 2-3
-    # of 3): STEPS 4.7-4.9 s CPU (7-8 s wall) per epoch, SCAN 16.3-16.9 s CPU (13-25 s
-    # wall). Under a heavier load: STEPS 7 s, SCAN 73 s wall per epoch.
+    # Convolutions inside a rolled lax.scan are slow on XLA:CPU (jax#12868): one program per
+    # step instead (timings: docs/lessons.md).
     loop=Loop.STEPS,
 ))
 CNN_BATCHNORM = register(replace(
@@ -52,7 +67,7 @@ _SAME_WIDTH = width_for_params(CNN.model.num_params(), depth=2)
 MLP_SAME_PARAMS = register(replace(
     MLP_500, name="mnist-mlp-same-params",
     description=f"ReLU MLP with 2 hidden layers of {_SAME_WIDTH}: as many weights as mnist-cnn",
-    model=MLPConfig(hidden=(_SAME_WIDTH, _SAME_WIDTH), activation=RELU),
+    model=MLPConfig(hidden=(_SAME_WIDTH, _SAME_WIDTH), activation=Activation.RELU),
 ))
 
 register_group(Group(
@@ -63,11 +78,9 @@ register_group(Group(
         Claim(CNN.name, MLP_500.name, -0.01, text="the CNN matches an MLP with 4.7x its weights (within 0.01)"),
     ),
 ))
-# Batch norm's speed shows in the training loss: measured per epoch (training mode) it was
-# 0.73 vs 1.16 after epoch 1 and 0.007 vs 0.045 after epoch 10. The first epoch's *test*
-# accuracy is no better (0.84 vs 0.86, one seed): inference uses the running averages,
-# which still trail the fast-moving batch statistics after 40 steps. From epoch 2 on,
-# batch norm was ahead on the test set at every epoch.
+# Batch norm's speed shows in the training loss, measured in training mode. The first
+# epoch's test accuracy need not be better: inference uses the running averages, which
+# still trail the batch statistics early on (numbers: docs/lessons.md).
 register_group(Group(
     "batchnorm", "the CNN with and without batch normalization after each convolution",
     (CNN.name, CNN_BATCHNORM.name),
@@ -76,4 +89,22 @@ register_group(Group(
               text="batch norm trains faster: a lower training loss after the same epochs"),
         Claim(CNN_BATCHNORM.name, CNN.name, -0.01, text="batch norm costs no test accuracy (within 0.01)"),
     ),
+))
+
+# Adversarial examples: trained as above, tested on FGSM images made against the model itself.
+ATTACK = fgsm_classification(epsilon=0.1)
+
+ADVERSARIAL = register(replace(
+    RELU_3_ADAM, name="mnist-adversarial", reference=None, task=ATTACK,
+    description="mnist-relu-3layer-adam tested on FGSM images at epsilon 0.1 made against itself",
+))
+CNN_ADVERSARIAL = register(replace(
+    CNN, name="mnist-cnn-adversarial", task=ATTACK,
+    description="mnist-cnn tested on FGSM images at epsilon 0.1 made against itself",
+))
+
+register_group(Group(
+    "adversarial", "fast-gradient-sign examples fool a trained MLP and a CNN",
+    (ADVERSARIAL.name, RELU_3_ADAM.name, CNN_ADVERSARIAL.name),
+    (Claim(RELU_3_ADAM.name, ADVERSARIAL.name, 0.3, text="FGSM at epsilon 0.1 drops test accuracy by more than 0.3"),),
 ))

@@ -9,10 +9,11 @@ import numpy as np
 import optax
 import pytest
 
-from dlrun.core.config import Experiment, Optimizer
-from dlrun.data.images import ImageData
+from dlrun.core.config import Experiment, Optimizer, resolved
 from dlrun.core.devices import configure
-from dlrun.families.mlp.models import RELU, MLPConfig
+from dlrun.data.images import ImageData
+from dlrun.families.mlp.config import Activation, MLPConfig
+from dlrun.families.mlp.task import CLASSIFICATION
 
 # The suite's compiled programs go to a cache of its own (shared by the test processes it
 # starts), never into the user's ~/.cache/dlrun.
@@ -60,13 +61,15 @@ def images() -> ImageData:
 
 @pytest.fixture(scope="session")
 def tiny_exp() -> Experiment:
-    """One hidden layer of 32 ReLUs, SGD 0.1, 400 examples in batches of 50, 3 epochs."""
-    return Experiment(
+    """One hidden layer of 32 ReLUs, SGD 0.1, 400 examples in batches of 50, 3 epochs
+    (resolved: its loss is the function itself, as in a run)."""
+    return resolved(Experiment(
         name="tiny", description="test", reference=None,
-        model=MLPConfig(hidden=(32,), activation=RELU),
+        model=MLPConfig(hidden=(32,), activation=Activation.RELU),
+        task=CLASSIFICATION,
         optimizer=Optimizer(optax.sgd, 0.1),
         train_size=400, batch_size=50, epochs=3,
-    )
+    ))
 
 
 @pytest.fixture

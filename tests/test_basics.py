@@ -13,13 +13,19 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from dlrun.families.basics.task import GRAD_NORMS, XOR, XOR_X, XOR_Y, log10_ratio, model_grad_norms
+from helpers import one_hyper, train_one
+
 from dlrun.cli import app
-from dlrun.core.config import Experiment
-from dlrun.core.engine import Hyper, make_optimizer
-from dlrun.experiments.basics import RELU_9_GRADS, SIGMOID_9_GRADS, XOR_PERCEPTRON
-from dlrun.families.mlp.models import SIGMOID, MLPConfig
-from dlrun.core.trainer import train
+from dlrun.core.config import Experiment, resolved
+from dlrun.core.engine import make_optimizer
+from dlrun.experiments import basics
+from dlrun.families.basics.pictures import log10_ratio
+from dlrun.families.basics.task import GRAD_NORMS, XOR_X, XOR_Y, model_grad_norms
+from dlrun.families.mlp.config import Activation, MLPConfig
+
+XOR_PERCEPTRON, SIGMOID_9_GRADS, RELU_9_GRADS = (
+    resolved(e) for e in (basics.XOR_PERCEPTRON, basics.SIGMOID_9_GRADS, basics.RELU_9_GRADS)
+)
 
 
 def invoke(*args: str) -> dict:
@@ -44,8 +50,8 @@ def test_no_linear_classifier_gets_more_than_three_xor_points():
 
 
 def test_perceptron_stays_at_or_below_three_quarters():
-    loaded, _ = XOR.load(XOR_PERCEPTRON, None)
-    result = train(XOR_PERCEPTRON, loaded, seeds=list(range(5)))
+    loaded, _ = XOR_PERCEPTRON.task.load(XOR_PERCEPTRON, None)
+    result = train_one(XOR_PERCEPTRON, loaded, seeds=list(range(5)))
     assert max(result.final["train_accuracy"]) <= 0.75
     assert min(result.final["train_loss"]) > 0.6  # stuck near ln 2: the best a line can do
 
@@ -81,8 +87,8 @@ def hand_backprop_norms(model, x: np.ndarray, y: np.ndarray) -> list[float]:
 @pytest.fixture(scope="module")
 def tiny_sigmoid():
     """A 6-5-4-3 sigmoid net (3 Dense layers) and a batch of 8."""
-    exp = Experiment(name="tiny-grads", description="test", reference=None, task=GRAD_NORMS,
-                     model=MLPConfig(hidden=(5, 4), activation=SIGMOID, inputs=6, classes=3))
+    model = MLPConfig(hidden=(5, 4), activation=Activation.SIGMOID, inputs=6, classes=3)
+    exp = resolved(Experiment(name="tiny-grads", description="test", reference=None, task=GRAD_NORMS, model=model))
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(8, 6)).astype(np.float32), rng.integers(0, 3, 8).astype(np.int32)
     return exp, exp.model.build(nnx.Rngs(params=3)), x, y
@@ -99,7 +105,7 @@ def test_training_step_reports_the_same_norms(tiny_sigmoid):
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = make_optimizer(exp)
     step = jax.jit(lambda *args: GRAD_NORMS.update(exp, graphdef, tx, *args, None))  # eager: 3x slower
-    *_, metrics = step(params, rest, tx.init(params), (jnp.asarray(x), jnp.asarray(y)), Hyper.of(exp))
+    *_, metrics = step(params, rest, tx.init(params), (jnp.asarray(x), jnp.asarray(y)), one_hyper(exp))
     expected = hand_backprop_norms(model, x, y)
     assert sorted(k for k in metrics if k.startswith("grad_norm")) == [f"grad_norm_layer_{i}" for i in (1, 2, 3)]
     np.testing.assert_allclose([metrics[f"grad_norm_layer_{i}"] for i in (1, 2, 3)], expected, rtol=1e-4)

@@ -5,9 +5,11 @@ import math
 
 import pytest
 
-from dlrun.run.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, paired_differences, verdict
+from dlrun.record_format import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from dlrun.run.claims import paired_differences, verdict
 from dlrun.core.config import Claim
-from dlrun.core.trainer import DIVERGED, INTERRUPTED, OK, VariantResult
+from dlrun.core.trainer import VariantResult
+from dlrun.record_format import DIVERGED, INTERRUPTED, OK
 
 CLAIM = Claim("good", "bad", margin=0.3, text="good beats bad by more than 0.3")
 

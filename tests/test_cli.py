@@ -61,7 +61,7 @@ def test_show_experiment_prints_its_resolved_config():
     assert result.exit_code == 0, result.output
     config = json.loads(result.stdout)
     assert config["model"]["hidden"] == [500] * 8
-    assert config["model"]["activation"]["name"] == "relu"
+    assert config["model"]["activation"] == "relu"
     assert config["reference"] == 0.96
     # 784*500+500 + 7*(500*500+500) + 500*10+10
     assert config["model"]["num_params"] == 392_500 + 7 * 250_500 + 5_010
@@ -322,12 +322,12 @@ def test_report_on_a_folder_of_runs_finds_each_record(compare_losses, tmp_path):
 
 
 def test_the_results_table_is_printed_before_the_curves_are_drawn(tmp_path, monkeypatch):
-    from dlrun import cli, runner
+    from dlrun.output import plots, tables
 
     events = []
-    table, curves = cli.results_table, runner.plots.save_curves
-    monkeypatch.setattr(cli, "results_table", lambda record: events.append("table") or table(record))
-    monkeypatch.setattr(runner.plots, "save_curves", lambda record, run_dir: events.append("curves") or curves(record, run_dir))
+    table, curves = tables.results_table, plots.save_curves
+    monkeypatch.setattr(tables, "results_table", lambda record: events.append("table") or table(record))
+    monkeypatch.setattr(plots, "save_curves", lambda record, run_dir: events.append("curves") or curves(record, run_dir))
     result = invoke("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert events == ["table", "curves"]

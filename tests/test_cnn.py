@@ -17,12 +17,16 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from dlrun.core import engine
+from helpers import init_params, one_hyper
+
 from dlrun.cli import app
-from dlrun.families.vision.models import CNNConfig, conv_counts
-from dlrun.core.config import get_experiment
+from dlrun.core import engine
+from dlrun.core.compiler import Compiler
+from dlrun.core.config import resolved
 from dlrun.core.losses import cross_entropy
-from dlrun.core.trainer import init_params, train_variants
+from dlrun.core.registry import get_experiment
+from dlrun.core.trainer import Cohort, set_up
+from dlrun.families.vision.config import CNNConfig, conv_counts
 from dlrun.families.vision.task import FgsmClassification, eps_key, fgsm
 
 LECTURE_CNN_PARAMS = (
@@ -72,10 +76,10 @@ def test_the_equal_parameter_mlp_has_as_many_weights_as_the_cnn():
 def _batch_norm_step(x, y):
     """Seed 0's CNN with batch norm (small), one training step through the task's update,
     then the numbers the test checks. One compiled program: eager NNX ops compile one by one."""
-    exp = replace(get_experiment("mnist-cnn-batchnorm"), model=CNNConfig(filters=(4, 6), dense=(16,), batchnorm=True))
+    exp = resolved(replace(get_experiment("mnist-cnn-batchnorm"), model=CNNConfig(filters=(4, 6), dense=(16,), batchnorm=True)))
     graphdef, params0, rest0 = init_params(exp, 0)
     tx = engine.make_optimizer(exp)
-    hyper, opt_state = engine.Hyper.of(exp), tx.init(params0)
+    hyper, opt_state = one_hyper(exp), tx.init(params0)
     params, rest, _, _ = exp.task.update(exp, graphdef, tx, params0, rest0, opt_state, (x, y), hyper, None)
     first_conv = nnx.merge(graphdef, params0, rest0).convs[0]  # the weights the step saw
     model, stale = nnx.merge(graphdef, params, rest), nnx.merge(graphdef, params, rest0)
@@ -126,12 +130,15 @@ def test_fgsm_moves_each_pixel_by_epsilon_along_the_hand_computed_gradient_sign(
 @pytest.fixture(scope="module")
 def attacked_mlp(tmp_path_factory):
     """The MLP of `mnist-adversarial`, trained 2 epochs on 1,000 sample digits, with its
-    final metrics, its model and the data (the runner's `on_trained` hands them out)."""
-    exp = replace(get_experiment("mnist-adversarial"), train_size=1000, epochs=2)
+    final metrics, its model and the data (as the runner gets them from the cohort)."""
+    exp = resolved(replace(get_experiment("mnist-adversarial"), train_size=1000, epochs=2))
     loaded, _ = exp.task.load(exp, None)
-    trained = {}
-    result = train_variants([exp], loaded, [0], on_trained=lambda v, models, data: trained.update(model=models[0], data=data))[0]
-    return exp, result, trained["model"], trained["data"], tmp_path_factory.mktemp("fgsm")
+    compiler = Compiler()
+    cohort = Cohort(compiler, set_up(compiler, [exp], loaded, [0]))
+    for _ in cohort.epochs():
+        pass
+    [[model]] = cohort.finish()
+    return exp, cohort.results[0], model, cohort.setup.host_data, tmp_path_factory.mktemp("fgsm")
 
 
 def test_fgsm_lowers_accuracy_more_as_epsilon_grows(attacked_mlp):

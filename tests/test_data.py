@@ -24,13 +24,10 @@ DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    """No user data dirs, no tfds, a fresh cache: each test sees only what it builds."""
+    """No user data dirs, no tfds: each test sees only what it builds."""
     monkeypatch.delenv("DLRUN_DATA_DIR", raising=False)
     monkeypatch.setenv("DLRUN_NO_TFDS", "1")
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds_home"))
-    data.clear_cache()
-    yield
-    data.clear_cache()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -149,11 +146,11 @@ def test_argument_beats_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert_same(load_images(MNIST, tmp_path / "arg"), mine)
 
 
-def test_result_is_cached_and_read_only(tmp_path: Path) -> None:
+def test_result_is_read_only_and_the_name_may_be_spelled_either_way(tmp_path: Path) -> None:
     write_idx_set(tmp_path / "mnist", make_arrays())
     first = load_images(MNIST, tmp_path)
-    assert load_images("mnist", str(tmp_path)) is first  # same (name, dir), any spelling
-    # Shared by every caller through the cache: no caller may change them for the others.
+    assert_same(load_images("mnist", str(tmp_path)), first)
+    # Shared by every variant of a run: none may change them for the others.
     for array in (first.x_train, first.y_train, first.x_test, first.y_test):
         with pytest.raises(ValueError):
             array[0] = 1
@@ -229,7 +226,6 @@ def test_npz_bad_shapes_and_values(tmp_path: Path) -> None:
     np.savez(tmp_path / "mnist.npz", x_train=arrays[0][:, :20], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3])
     with pytest.raises(DataError, match=r"mnist\.npz\[x_train\]"):
         load_images(MNIST, tmp_path)
-    data.clear_cache()
     floats = arrays[2].astype(np.float32) / 255
     np.savez(tmp_path / "mnist.npz", x_train=arrays[0], y_train=arrays[1], x_test=floats, y_test=arrays[3])
     with pytest.raises(DataError, match=r"mnist\.npz\[x_test\]"):
@@ -441,7 +437,6 @@ def test_fallback_split(sample_csv: np.ndarray) -> None:
 
 def test_fallback_is_deterministic() -> None:
     first = load_images(MNIST)
-    data.clear_cache()
     second = load_images(MNIST)
     assert first is not second
     assert first.sha256 == second.sha256

@@ -13,13 +13,20 @@ import optax
 import pytest
 from flax import nnx
 
+from helpers import init_params, initial_states, one_hyper, train_one
+
 from dlrun.core import engine
-from dlrun.core import task as tasks
+from dlrun.core.compiler import Compiler
 from dlrun.core.config import EarlyStopping, Optimizer
-from dlrun.errors import ConfigError
 from dlrun.core.losses import cross_entropy
-from dlrun.families.mlp.models import MAXOUT, RELU, SIGMOID, Activation, MLPConfig, dropout, width_for_params
-from dlrun.core.trainer import DIVERGED, OK, check_settings, compile_count, init_params, initial_state, train, train_variants
+from dlrun.core.trainer import Cohort, check_settings, set_up, train
+from dlrun.errors import ConfigError
+from dlrun.families.mlp import task as tasks
+from dlrun.families.mlp.config import Activation, MLPConfig, width_for_params
+from dlrun.families.mlp.models import ACTIVATIONS, dropout
+from dlrun.record_format import DIVERGED, OK
+
+SIGMOID, RELU, MAXOUT = Activation.SIGMOID, Activation.RELU, Activation.MAXOUT
 
 # --------------------------------------------------------------------------- models
 
@@ -49,9 +56,7 @@ def test_maxout_layers_are_pieces_times_wider_but_feed_forward_their_unit_count(
 def test_maxout_takes_the_max_over_consecutive_pieces():
     x = jnp.array([[1.0, 5.0, -2.0, -3.0, 0.0, 0.5],
                    [-1.0, -4.0, 7.0, 7.5, 2.0, -2.0]])  # 3 units x 2 pieces
-    np.testing.assert_array_equal(np.asarray(MAXOUT(x)), [[5.0, -2.0, 0.5], [-1.0, 7.5, 2.0]])
-    three = Activation("maxout3", lambda v: v, pieces=3)
-    np.testing.assert_array_equal(np.asarray(three(x)), [[5.0, 0.5], [7.0, 7.5]])
+    np.testing.assert_array_equal(np.asarray(ACTIVATIONS[MAXOUT](x)), [[5.0, -2.0, 0.5], [-1.0, 7.5, 2.0]])
 
 
 def test_width_for_params_matches_the_thin_tall_net_within_one_unit():
@@ -123,11 +128,11 @@ def test_data_order_is_a_fresh_shuffle_per_epoch_shared_by_equal_seeds():
 def _first_epoch(exp, images, n_train: int):
     """Seed 0's first epoch through the engine's own program, without vmap."""
     data = tasks.place_images(exp, images)
-    states = initial_state(exp, *engine.init_inputs([exp], [0]))
+    states = initial_states(exp, [0])
     graphdef, state = engine.model_graphdef(exp), jax.tree.map(lambda a: a[0], states)
     epoch = jax.jit(engine.make_scan_epoch(engine.make_epoch_parts(exp, graphdef, lambda a: a)))
     order = engine.data_order(np.array([0]), 0, n_train, exp.batch_size or n_train)[0]  # [steps, B]
-    new_state, metrics = epoch(state, data, engine.Hyper.of(exp), jnp.int32(0), order)
+    new_state, metrics = epoch(state, data, one_hyper(exp), jnp.int32(0), order)
     return graphdef, data, new_state, metrics
 
 
@@ -165,10 +170,10 @@ def test_full_batch_epoch_equals_one_manual_gradient_step(tiny, images):
 def base_runs(tiny_exp, images):
     """The tiny experiment with seeds [0, 1], trained twice; and seed 0 and 1 alone."""
     return {
-        "pair": train(tiny_exp, images, [0, 1]),
-        "pair_again": train(tiny_exp, images, [0, 1]),
-        "seed0": train(tiny_exp, images, [0]),
-        "seed1": train(tiny_exp, images, [1]),
+        "pair": train_one(tiny_exp, images, [0, 1]),
+        "pair_again": train_one(tiny_exp, images, [0, 1]),
+        "seed0": train_one(tiny_exp, images, [0]),
+        "seed1": train_one(tiny_exp, images, [1]),
     }
 
 
@@ -218,8 +223,8 @@ def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_
     """Variants that differ only in traced numbers (here the learning rate) can train as
     replicas of one program; each must get exactly what it gets alone."""
     slow = tiny(name="tiny-slow", optimizer=Optimizer(optax.sgd, 0.03))
-    fast_batched, slow_batched = train_variants([tiny(), slow], images, [0, 1])
-    slow_alone = train(slow, images, [0, 1])
+    (fast_batched, slow_batched), _ = train(Compiler(), [tiny(), slow], images, [0, 1])
+    slow_alone = train_one(slow, images, [0, 1])
     for batched, alone in ((fast_batched, base_runs["pair"]), (slow_batched, slow_alone)):
         for key, values in alone.final.items():
             assert batched.final[key] == pytest.approx(values, abs=1e-5), key
@@ -238,9 +243,11 @@ def test_epoch_program_is_traced_once_per_run(tiny, images):
         calls.append(1)
         return cross_entropy(logits, labels)
 
-    seen = []
-    result = train(tiny(loss=counting_loss, epochs=4), images, [0],
-                   on_epoch=lambda epoch, metrics: seen.append((epoch, len(calls), float(metrics["train_loss"][0]))))
+    compiler, exp = Compiler(), tiny(loss=counting_loss, epochs=4)
+    cohort = Cohort(compiler, set_up(compiler, [exp], images, [0]))
+    seen = [(end.epoch, len(calls), float(end.metrics["train_loss"][0])) for end in cohort.epochs()]
+    cohort.finish()
+    [result] = cohort.results
     assert result.status == OK
     assert [epoch for epoch, _, _ in seen] == [0, 1, 2, 3]
     counts = {count for _, count, _ in seen}
@@ -248,9 +255,10 @@ def test_epoch_program_is_traced_once_per_run(tiny, images):
     assert len(calls) == seen[0][1]  # the final evaluation did not trace again either
     assert [loss for *_, loss in seen] == [h["train_loss"][0] for h in result.history]
 
-    # The learning rate is a traced value: a variant differing only in it is not traced again.
+    # The learning rate is a traced value: in the same run, a variant differing only in it
+    # is not traced again.
     traced = len(calls)
-    slower = train(tiny(loss=counting_loss, epochs=4, optimizer=Optimizer(optax.sgd, 0.01)), images, [0])
+    slower = train_one(tiny(loss=counting_loss, epochs=4, optimizer=Optimizer(optax.sgd, 0.01)), images, [0], compiler)
     assert len(calls) == traced
     assert slower.history[-1]["train_loss"][0] > result.history[-1]["train_loss"][0]  # and it did apply
 
@@ -259,35 +267,31 @@ def test_optimizer_variants_share_weights_and_evaluation_and_compile_their_own_e
     """A first run compiles its initial weights, its optimizer state, its epoch and one
     evaluation per split shape (400 training rows, 200 test rows: two). Another optimizer
     on the same model needs a new optimizer state and epoch, and reuses the rest."""
-    def fresh_loss(logits, labels):  # a new function and an unused width: nothing compiled for them yet
-        return cross_entropy(logits, labels)
-
-    model, before = MLPConfig(hidden=(29,), activation=RELU), dict(compile_count)
-    train(tiny(model=model, loss=fresh_loss, epochs=1), images, [0])
-    assert {kind: compile_count[kind] - before[kind] for kind in before} == {"structures": 1, "programs": 5}
-    train(tiny(model=model, loss=fresh_loss, epochs=1, optimizer=Optimizer(optax.adam, 1e-3)), images, [0])
-    assert {kind: compile_count[kind] - before[kind] for kind in before} == {"structures": 2, "programs": 5 + 2}
+    compiler = Compiler()
+    train_one(tiny(epochs=1), images, [0], compiler)
+    assert (compiler.structures, compiler.programs) == (1, 5)
+    train_one(tiny(epochs=1, optimizer=Optimizer(optax.adam, 1e-3)), images, [0], compiler)
+    assert (compiler.structures, compiler.programs) == (2, 5 + 2)
 
 
 def test_a_compare_compiles_every_structure_before_the_first_trains(tmp_path, monkeypatch):
-    """The runner sets every batch up at once, so their compiles overlap: by the time the
-    first batch's epochs run, all of the run's structures have been traced."""
-    from dlrun import runner
-    from dlrun import train as train_module
+    """The runner sets every cohort up at once, so their compiles overlap: by the time the
+    first cohort's epochs run, all of the run's structures have been traced."""
+    from dlrun.run import runner
+    from dlrun.run.request import Overrides, build_request
 
     structures_when_training_began = []
-    run_epochs = train_module._run_epochs
+    epochs = Cohort.epochs
 
-    def noting_run_epochs(*args, **kwargs):
-        structures_when_training_began.append(compile_count["structures"])
-        return run_epochs(*args, **kwargs)
+    def noting_epochs(self):
+        structures_when_training_began.append(self.compiler.structures)
+        return epochs(self)
 
-    monkeypatch.setattr(train_module, "_run_epochs", noting_run_epochs)
-    before = compile_count["structures"]
-    overrides = runner.Overrides(epochs=1, train_size=317)  # shapes no other test compiles
-    record = runner.run(runner.build_request("compare", "optimizers", overrides, (0,), None, tmp_path))
+    monkeypatch.setattr(Cohort, "epochs", noting_epochs)
+    request = build_request("compare", "optimizers", Overrides(epochs=1, train_size=300), (0,), None, tmp_path)
+    record = runner.run(request)
     assert record["structures_compiled"] > 1 and len(structures_when_training_began) > 1
-    assert structures_when_training_began[0] - before == record["structures_compiled"]
+    assert structures_when_training_began[0] == record["structures_compiled"]
 
 
 # --------------------------------------------------------------------------- divergence
@@ -297,7 +301,7 @@ def test_nan_loss_is_reported_as_diverged_and_stops_training(tiny, images):
     def nan_loss(logits, labels):
         return cross_entropy(logits, labels) * jnp.nan
 
-    result = train(tiny(loss=nan_loss, epochs=5), images, [0, 1])
+    result = train_one(tiny(loss=nan_loss, epochs=5), images, [0, 1])
     assert result.status == DIVERGED
     assert result.epochs == 1 and len(result.history) == 1
     assert result.mean("test_accuracy") is None  # not NaN
@@ -306,14 +310,14 @@ def test_nan_loss_is_reported_as_diverged_and_stops_training(tiny, images):
 
 
 def test_absurd_learning_rate_is_reported_as_diverged(tiny, images):
-    result = train(tiny(optimizer=Optimizer(optax.sgd, 1e30), epochs=5), images, [0])
+    result = train_one(tiny(optimizer=Optimizer(optax.sgd, 1e30), epochs=5), images, [0])
     assert result.status == DIVERGED
     assert result.epochs < 5
     assert result.mean("test_accuracy") is None
 
 
 def test_exploding_but_finite_loss_is_reported_as_diverged(tiny, images):
-    result = train(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID),
+    result = train_one(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID),
                         optimizer=Optimizer(optax.sgd, 1e6)), images, [0])
     assert max(h["train_loss"][0] for h in result.history) > 1e4  # it did blow up
     assert result.status == DIVERGED
@@ -325,7 +329,7 @@ def test_exploding_but_finite_loss_is_reported_as_diverged(tiny, images):
 def test_early_stopping_stops_when_patience_is_spent_and_keeps_the_best_weights(tiny, images):
     patience = 2
     exp = tiny(epochs=30, early_stopping=EarlyStopping(validation_fraction=0.25, patience=patience))
-    result = train(exp, images, [0])
+    result = train_one(exp, images, [0])
     assert result.train_size == 300  # 400 minus the 25% validation split
     assert result.status == OK
     assert result.epochs < 30
@@ -357,7 +361,7 @@ def test_weight_decay_shrinks_weights_by_the_hand_computed_factor(tiny, images, 
     lr, epochs, steps = 0.1, 2, 8
     exp = tiny(loss=_zero_gradient_loss, weight_decay=weight_decay, epochs=epochs,
                optimizer=Optimizer(optax.sgd, lr, lr_decay=1.0 if decay_lr else 0.0))
-    result = train(exp, images, [0])
+    result = train_one(exp, images, [0])
     factor = 1.0
     for epoch in range(epochs):
         lr_t = lr / math.sqrt(1 + epoch) if decay_lr else lr
@@ -367,7 +371,7 @@ def test_weight_decay_shrinks_weights_by_the_hand_computed_factor(tiny, images, 
 
 
 def test_weight_decay_gives_a_smaller_weight_norm_when_learning(tiny, images, base_runs):
-    decayed = train(tiny(weight_decay=0.02), images, [0, 1])
+    decayed = train_one(tiny(weight_decay=0.02), images, [0, 1])
     plain = base_runs["pair"]
     for wd_norm, plain_norm in zip(decayed.final["weight_norm"], plain.final["weight_norm"], strict=True):
         assert wd_norm < plain_norm
@@ -375,7 +379,7 @@ def test_weight_decay_gives_a_smaller_weight_norm_when_learning(tiny, images, ba
 
 
 def test_dropout_acts_in_training_only(tiny, images, base_runs):
-    with_dropout = train(tiny(dropout=0.5), images, [0])
+    with_dropout = train_one(tiny(dropout=0.5), images, [0])
     plain = base_runs["seed0"]
     assert with_dropout.history[0]["train_loss"] != pytest.approx(plain.history[0]["train_loss"], abs=1e-4)
     # Evaluation has dropout off: the final test loss is the last epoch's test loss.
@@ -383,7 +387,7 @@ def test_dropout_acts_in_training_only(tiny, images, base_runs):
 
 
 def test_test_noise_changes_test_accuracy_but_not_training(tiny, images, base_runs):
-    noisy = train(tiny(test_noise=1.0), images, [0, 1])
+    noisy = train_one(tiny(test_noise=1.0), images, [0, 1])
     clean = base_runs["pair"]
     assert [h["train_loss"] for h in noisy.history] == [h["train_loss"] for h in clean.history]
     assert noisy.final["train_accuracy"] == clean.final["train_accuracy"]
@@ -417,7 +421,8 @@ def test_test_noise_is_the_same_noisy_test_set_every_run(tiny, images):
 def test_bad_settings_raise_config_error_before_training(tiny, images, changes, message):
     seen = []
     with pytest.raises(ConfigError, match=message):
-        train(tiny(**changes), images, [0], on_epoch=lambda *a: seen.append(a))
+        compiler = Compiler()
+        seen.extend(Cohort(compiler, set_up(compiler, [tiny(**changes)], images, [0])).epochs())
     assert seen == []
 
 
@@ -430,4 +435,4 @@ def test_early_stopping_split_counts_against_the_batch_size(tiny):
 
 def test_empty_training_subset_is_a_config_error(tiny, images):
     with pytest.raises(ConfigError, match="train size must be at least 1"):
-        train(tiny(train_size=0), images, [0])
+        train_one(tiny(train_size=0), images, [0])

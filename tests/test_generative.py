@@ -20,10 +20,14 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
+from helpers import init_params, one_hyper
+
 from dlrun.cli import app
-from dlrun.core.engine import Hyper
-from dlrun.families.generative.task import (GANConfig, Step, bernoulli_log_likelihood, binarize, discriminator_step, elbo_terms,
-                              gaussian_kl, generator_step, reparameterize, split_gan)
+from dlrun.core.config import resolved
+from dlrun.core.registry import get_experiment
+from dlrun.families.generative.config import GANConfig, VAEConfig
+from dlrun.families.generative.gan import Step, discriminator_step, generator_step, split_gan
+from dlrun.families.generative.task import bernoulli_log_likelihood, binarize, elbo_terms, gaussian_kl, reparameterize
 
 # --------------------------------------------------------------------------- one real short run
 
@@ -65,9 +69,10 @@ def test_cli_compare_generative_reports_the_family_metrics(record):
 
 def test_the_four_variants_share_one_data_load(tmp_path):
     """Three task types (auto-encoder, VAE, GAN) read the same images: one load, one data line."""
-    from dlrun import runner
+    from dlrun.run import runner
+    from dlrun.run.request import Overrides, build_request
 
-    request = runner.build_request("compare", "generative", runner.Overrides(epochs=1), (0,), None, tmp_path)
+    request = build_request("compare", "generative", Overrides(epochs=1), (0,), None, tmp_path)
     assert len({type(e.task) for e in request.experiments}) == 3
     assert len(runner.load_data(request)) == 1
 
@@ -137,7 +142,6 @@ def test_reparameterisation_has_the_posterior_mean_and_variance_and_passes_gradi
 
 
 def test_vae_elbo_is_reconstruction_plus_kl_of_the_model():
-    from dlrun.families.generative.task import VAEConfig
 
     model = VAEConfig(hidden=(8,), latent=3).build(nnx.Rngs(params=0))
     x = binarize(jax.random.uniform(jax.random.key(2), (5, 784)))
@@ -162,14 +166,12 @@ def test_vae_elbo_is_reconstruction_plus_kl_of_the_model():
 def gan_step() -> dict:
     """One GAN step of a tiny GAN through the task's `update`, and the same two phases by
     hand with the keys the step draws its noise from, in one compiled program."""
-    from dlrun.experiments.generative import GAN
-
-    exp = replace(GAN, model=GANConfig(latent=4, g_hidden=(8,), d_hidden=(8,), snapshot_steps=(0, 5)))
+    exp = resolved(replace(get_experiment("mnist-gan"), model=GANConfig(latent=4, g_hidden=(8,), d_hidden=(8,), snapshot_steps=(0, 5))))
     graphdef, params, rest = nnx.split(exp.model.build(nnx.Rngs(params=0)), nnx.Param, ...)
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-2, b1=0.5)
     opt_state = exp.task.set_learning_rate(exp.task.init_optimizer(tx, params), jnp.float32(1e-3))
     batch = (jax.random.uniform(jax.random.key(0), (6, 784)), jnp.zeros(6, jnp.int32))  # pixels in [0, 1]
-    hyper, key = Hyper.of(exp), jax.random.key(1)
+    hyper, key = one_hyper(exp), jax.random.key(1)
 
     @jax.jit
     def run(params, rest, opt_state):
@@ -221,10 +223,9 @@ def test_the_judges_recognise_real_digits_and_reject_noise_and_an_untrained_gene
     agree, so they accept most real test digits, almost no uniform-noise image and no
     sample of an untrained generator (one judge alone accepted up to 36 % of noise)."""
     from dlrun.experiments.generative import GAN, JUDGE
-    from dlrun.families.generative.task import judged_digits, samples, trained_judges
-    from dlrun.core.trainer import init_params
+    from dlrun.families.generative.gan import judged_digits, samples, trained_judges
 
-    exp = replace(GAN, train_size=2000)
+    exp = resolved(replace(GAN, train_size=2000))
     data = exp.task.place(exp, exp.task.load(exp, None)[0])
     judges, accuracy = trained_judges(replace(JUDGE, epochs=5), data)
     accepted = {name: judged_digits(judges, x)[0].mean() for name, x in [
@@ -253,11 +254,11 @@ def test_full_generative_lesson(tmp_path):
 
 @pytest.mark.parametrize("change", [{"dropout": 0.5}, {"test_noise": 0.3}])
 def test_settings_a_generative_task_lacks_are_refused_before_a_run_folder_exists(tmp_path, change):
-    from dlrun import runner
-    from dlrun.core.config import get_experiment
     from dlrun.errors import ConfigError
+    from dlrun.run import runner
+    from dlrun.run.request import RunRequest
 
-    exp = replace(get_experiment("mnist-vae"), **change)
+    exp = resolved(replace(get_experiment("mnist-vae"), **change))
     with pytest.raises(ConfigError, match="has no early stopping, dropout or test noise"):
-        runner.run(runner.RunRequest("train", exp.name, (exp,), None, (0,), None, tmp_path))
+        runner.run(RunRequest("train", exp.name, (exp,), None, (0,), None, tmp_path))
     assert not any(tmp_path.iterdir())

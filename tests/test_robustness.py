@@ -15,13 +15,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dlrun.run import records
-from dlrun.run import runner
-from dlrun.core import trainer as train_module
+from dlrun import files
 from dlrun.cli import app
+from dlrun.core import trainer as train_module
+from dlrun.core.config import resolved
+from dlrun.core.registry import get_experiment
+from dlrun.run import runner
+from dlrun.run.request import Overrides, RunRequest, build_request, find_resumable, resume_request
 
 DLRUN = [sys.executable, "-m", "dlrun.cli"]
-SMALL = runner.Overrides(epochs=4, train_size=600)
+SMALL = Overrides(epochs=4, train_size=600)
 
 
 def run_cli(*args: str):
@@ -29,7 +32,7 @@ def run_cli(*args: str):
 
 
 def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypatch):
-    full = runner.run(runner.build_request("compare", "regularization", SMALL, (0, 1), None, tmp_path / "a"))
+    full = runner.run(build_request("compare", "regularization", SMALL, (0, 1), None, tmp_path / "a"))
     record_epoch, calls = train_module._record_epoch, {"n": 0}
 
     def interrupt_on_the_sixth_epoch_record(*args):
@@ -40,10 +43,10 @@ def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypa
 
     monkeypatch.setattr(train_module, "_record_epoch", interrupt_on_the_sixth_epoch_record)
     out = tmp_path / "b"
-    part = runner.run(runner.build_request("compare", "regularization", SMALL, (0, 1), None, out, checkpoint_every=1))
+    part = runner.run(build_request("compare", "regularization", SMALL, (0, 1), None, out, checkpoint_every=1))
     assert [r["status"] for r in part["results"]] == ["ok", "interrupted"] and not part["complete"]
     monkeypatch.setattr(train_module, "_record_epoch", record_epoch)
-    resumed = runner.run(runner.resume_request(runner.find_resumable(out, "regularization")))
+    resumed = runner.run(resume_request(find_resumable(out, "regularization")))
     assert resumed["complete"] and resumed["run_dir"] == part["run_dir"]
     for a, b in zip(full["results"], resumed["results"]):
         assert (a["variant"], a["epochs"], a["status"]) == (b["variant"], b["epochs"], b["status"])
@@ -85,7 +88,7 @@ def test_disk_full_while_writing_a_record_is_reported_and_leaves_no_partial_file
     def disk_full(fd):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(records.os, "fsync", disk_full)
+    monkeypatch.setattr(files.os, "fsync", disk_full)
     result = run_cli("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(tmp_path))
     assert result.exit_code == 1
     assert "No space left on device" in result.output and "Traceback" not in result.output
@@ -95,21 +98,19 @@ def test_disk_full_while_writing_a_record_is_reported_and_leaves_no_partial_file
 def test_a_diverging_variant_leaves_the_others_of_a_comparison_intact(tmp_path):
     from dataclasses import replace
 
-    from dlrun.core.config import get_experiment
-
-    sane = replace(get_experiment("mnist-relu-3layer"), epochs=2, train_size=500)
+    sane = resolved(replace(get_experiment("mnist-relu-3layer"), epochs=2, train_size=500))
     wild = replace(sane, name="wild", optimizer=replace(sane.optimizer, learning_rate=1e6))
-    request = runner.RunRequest("compare", "mixed", (wild, sane), None, (0,), None, tmp_path)
+    request = RunRequest("compare", "mixed", (wild, sane), None, (0,), None, tmp_path)
     record = runner.run(request)
     by_name = {r["variant"]: r for r in record["results"]}
     assert by_name["wild"]["status"] == "diverged" and by_name["wild"]["test_accuracy"] is None
     assert by_name["mnist-relu-3layer"]["status"] == "ok" and by_name["mnist-relu-3layer"]["test_accuracy"] > 0.5
-    alone = runner.run(runner.RunRequest("train", "sane", (sane,), None, (0,), None, tmp_path))
+    alone = runner.run(RunRequest("train", "sane", (sane,), None, (0,), None, tmp_path))
     assert alone["results"][0]["test_accuracy"] == by_name["mnist-relu-3layer"]["test_accuracy"]
 
 
 def test_internal_errors_are_one_line_unless_debug(tmp_path, monkeypatch):
-    def broken(request, **options):
+    def broken(request):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(runner, "run", broken)

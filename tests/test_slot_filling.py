@@ -14,15 +14,24 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from dlrun.data import text
+from helpers import one_hyper, train_one
+
 from dlrun.cli import app
-from dlrun.core.config import get_experiment
-from dlrun.core.engine import Hyper, make_optimizer
-from dlrun.errors import DataError
-from dlrun.families.sequence.task import SLOT_FILLING, Cell, FeedForwardConfig, RecurrentConfig, entity_scores, tag_names
+from dlrun.core import registry
+from dlrun.core.config import resolved
+from dlrun.core.engine import make_optimizer
 from dlrun.core.task import TaskData
+from dlrun.data import text
 from dlrun.data.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, pad, parse_atis_line
-from dlrun.core.trainer import train
+from dlrun.errors import DataError
+from dlrun.families.sequence.config import Cell, FeedForwardConfig, RecurrentConfig
+from dlrun.families.sequence.task import SLOT_FILLING, entity_scores, tag_names
+
+
+def get_experiment(name: str):
+    """A registered tagger experiment, ready to run (its loss and optimizer resolved)."""
+    return resolved(registry.get_experiment(name))
+
 
 REAL_ATIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "atis" / text.TRAIN_FILE
 QUICK_TRAIN = 300  # the CLI test's --train-size: the memory test then reuses its programs
@@ -31,7 +40,7 @@ QUICK_TRAIN = 300  # the CLI test's --train-size: the memory test then reuses it
 @pytest.fixture(autouse=True)
 def _no_atis(monkeypatch):
     """Every test runs on the generated corpus unless it names ATIS files itself."""
-    monkeypatch.setattr(text, "ATIS_FOLDERS", [])
+    monkeypatch.setenv("DLRUN_NO_ATIS", "1")
 
 
 def atis_lines(sentences: list[Sentence]) -> list[str]:
@@ -91,8 +100,7 @@ def test_data_dir_with_test_file_and_a_dir_without_atis(tmp_path, monkeypatch):
 
 
 def test_without_atis_the_generated_corpus_is_used_and_said(monkeypatch):
-    monkeypatch.setattr(text, "ATIS_FOLDERS", [REAL_ATIS.parent])
-    monkeypatch.setenv("DLRUN_NO_ATIS", "1")  # skips the default folders
+    monkeypatch.setenv("DLRUN_NO_ATIS", "1")  # skips the default folders, which hold the real file here
     corpus, info = SLOT_FILLING.load(None, None)
     assert "generated" in info.source and "no ATIS file" in info.notice
     assert (info.available_train, info.test_size) == (4_478, 893)
@@ -100,7 +108,7 @@ def test_without_atis_the_generated_corpus_is_used_and_said(monkeypatch):
 
 @pytest.mark.skipif(not REAL_ATIS.is_file(), reason="the real ATIS file is not in ../shared/data/atis")
 def test_real_atis_file(monkeypatch):
-    monkeypatch.setattr(text, "ATIS_FOLDERS", [REAL_ATIS.parent])
+    monkeypatch.delenv("DLRUN_NO_ATIS")  # the default folders: ../shared/data/atis
     corpus, info = SLOT_FILLING.load(None, None)
     assert (len(corpus.train), len(corpus.val)) == (4_478, 500) and str(REAL_ATIS) in info.source
     data = SLOT_FILLING.place(get_experiment("atis-bilstm"), corpus)
@@ -158,7 +166,7 @@ def measure_all(exp):
 
     @nnx.jit
     def on_device(model, split: Sentences):
-        loss, metrics = SLOT_FILLING.loss(exp, model, split, Hyper.of(exp), None)
+        loss, metrics = SLOT_FILLING.loss(exp, model, split, one_hyper(exp), None)
         return {"train_loss": loss, **{f"train_{k}": v for k, v in metrics.items()},
                 **SLOT_FILLING.evaluate(exp, model, split)}
 
@@ -256,7 +264,7 @@ def test_generated_corpus_needs_memory():
         exp = replace(get_experiment(name), train_size=QUICK_TRAIN, epochs=15)
         exp = replace(exp, optimizer=replace(exp.optimizer, learning_rate=0.02))  # traced: same program
         corpus, _ = exp.task.load(exp, None)
-        f1[name] = train(exp, corpus, [0]).final["test_f1"][0]
+        f1[name] = train_one(exp, corpus, [0]).final["test_f1"][0]
     assert f1["atis-feedforward"] < 0.6
     assert f1["atis-lstm"] > 0.9, f1
 
@@ -274,3 +282,12 @@ def test_cli_compare_slot_filling(tmp_path):
     for r in record["results"]:
         assert r["status"] == "ok" and 0.0 <= r["test_f1"] <= 1.0 and r["test_accuracy"] > 0.5
     assert len(record["claims"]) == 2
+
+
+@pytest.mark.parametrize("config", [FeedForwardConfig(), *(RecurrentConfig(cell) for cell in Cell),
+                                    RecurrentConfig(Cell.LSTM, bidirectional=True)])
+def test_hand_counted_parameters_match_the_built_tagger(config):
+    """`num_params` counts by hand (no JAX, for `dlrun show`); the built module must agree."""
+    model = nnx.eval_shape(lambda: config.build(nnx.Rngs(params=0)))
+    built = sum(int(np.prod(p.shape)) for _, p in nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    assert config.num_params() == built

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 
 from dlrun.errors import DlrunError
-from dlrun.run.records import write_json_atomic
+from dlrun.files import write_json_atomic
 
 CHECKPOINT_EVERY_S = 30.0  # long runs only: a short run never pays for orbax
 

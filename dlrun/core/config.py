@@ -1,29 +1,60 @@
-"""Experiments as code: frozen dataclasses, registered by unique name.
+"""Experiments as code: frozen dataclasses, registered by unique name (`dlrun.core.registry`).
 
 An experiment states everything a run needs, including the number the lecture printed.
-Variants are `dataclasses.replace` of a base. Strings map to these objects only at the CLI.
+Variants are `dataclasses.replace` of a base. This module imports no JAX: a declaration
+names what lives in JAX code (a loss, an optimizer, a task) with a `Ref`, and a run
+resolves the Refs once (`resolved`), so `dlrun list` and `dlrun show` stay light.
 """
 
-import difflib
+import dataclasses
 import enum
+import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import jax
-import optax
-
 from dlrun.data.images import DatasetName
-from dlrun.errors import ConfigError
-from dlrun.core.losses import cross_entropy
-from dlrun.families.mlp.models import MLPConfig
-from dlrun.core.task import CLASSIFICATION, Task
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A function or object named by where it is defined, `"package.module:attribute"`.
+    With `kwargs`, what it names is called with them (a task class and its settings)."""
+
+    path: str
+    kwargs: tuple[tuple[str, Any], ...] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.rpartition(":")[2]
+
+    def resolve(self) -> Any:
+        return _resolve(self)
+
+    def dotted(self) -> str:
+        """How records name it: `module.attribute`, with the arguments of a call."""
+        text = self.path.replace(":", ".")
+        if self.kwargs is None:
+            return text
+        return f"{text}({', '.join(f'{k}={describe(v)}' for k, v in self.kwargs)})"
+
+
+@functools.cache  # one object per Ref, so resolved tasks compare (and key programs) by identity
+def _resolve(ref: Ref) -> Any:
+    module, _, attribute = ref.path.partition(":")
+    target = getattr(importlib.import_module(module), attribute)
+    return target if ref.kwargs is None else target(**dict(ref.kwargs))
+
+
+def _value(thing):
+    return thing.resolve() if isinstance(thing, Ref) else thing
 
 
 @dataclass(frozen=True)
 class Optimizer:
     """An optax optimizer factory and its hyper-parameters (injected, so they are traced)."""
 
-    make: Callable[..., optax.GradientTransformation]
+    make: Ref | Callable[..., Any]  # e.g. Ref("optax:sgd")
     learning_rate: float
     extra: tuple[tuple[str, float], ...] = ()  # e.g. (("momentum", 0.9),)
     # Epoch e uses lr / sqrt(1 + lr_decay * e): 1.0 is the lecture's "eta_t = eta / sqrt(t + 1)".
@@ -31,7 +62,7 @@ class Optimizer:
 
     @property
     def name(self) -> str:
-        return self.make.__name__
+        return self.make.name if isinstance(self.make, Ref) else self.make.__name__
 
     def describe(self) -> str:
         parts = [f"lr={self.learning_rate:g}", *(f"{k}={v:g}" for k, v in self.extra)]
@@ -42,8 +73,9 @@ class Optimizer:
 
 # Plain SGD is momentum 0: numerically the same, and it shares its compiled program with
 # the momentum variant (momentum is an injected, traced hyper-parameter).
-SGD = Optimizer(optax.sgd, 0.1, extra=(("momentum", 0.0),))
-ADAM = Optimizer(optax.adam, 0.001)  # Keras default learning rate
+SGD = Optimizer(Ref("optax:sgd"), 0.1, extra=(("momentum", 0.0),))
+ADAM = Optimizer(Ref("optax:adam"), 0.001)  # Keras default learning rate
+CROSS_ENTROPY = Ref("dlrun.core.losses:cross_entropy")
 
 
 @dataclass(frozen=True)
@@ -68,8 +100,9 @@ class Experiment:
     name: str
     description: str
     reference: float | None  # test accuracy printed on the lecture's slide, if any
-    model: Any = MLPConfig()  # a frozen config whose build(rngs) makes the Flax NNX module
-    loss: Callable[[jax.Array, jax.Array], jax.Array] = cross_entropy
+    model: Any  # a frozen config whose build(rngs) makes the Flax NNX module
+    task: Any  # the model family's batches, loss and metrics (a Ref to a dlrun.core.task.Task)
+    loss: Ref | Callable[..., Any] = CROSS_ENTROPY
     optimizer: Optimizer = SGD
     dataset: DatasetName | None = DatasetName.MNIST  # None: the task brings its own data
     train_size: int = 10_000
@@ -79,8 +112,14 @@ class Experiment:
     weight_decay: float = 0.0  # L2 penalty: wd * w added to the gradient (coupled, as Keras)
     test_noise: float = 0.0  # std of Gaussian noise added to test pixels in [0, 1]
     early_stopping: EarlyStopping | None = None
-    task: Task = CLASSIFICATION  # the model family's batches, loss and metrics
     loop: Loop = Loop.SCAN
+
+
+def resolved(exp: Experiment) -> Experiment:
+    """The experiment with its loss, task and optimizer factory resolved from their Refs
+    (this imports the family's JAX code); unchanged when they are objects already."""
+    optimizer = dataclasses.replace(exp.optimizer, make=_value(exp.optimizer.make))
+    return dataclasses.replace(exp, loss=_value(exp.loss), task=_value(exp.task), optimizer=optimizer)
 
 
 @dataclass(frozen=True)
@@ -105,46 +144,19 @@ class Group:
     claims: tuple[Claim, ...] = field(default=())
 
 
-EXPERIMENTS: dict[str, Experiment] = {}
-GROUPS: dict[str, Group] = {}
-
-
-def register(experiment: Experiment) -> Experiment:
-    if experiment.name in EXPERIMENTS:
-        raise ValueError(f"experiment {experiment.name!r} is registered twice")
-    EXPERIMENTS[experiment.name] = experiment
-    return experiment
-
-
-def register_group(group: Group) -> Group:
-    if group.name in GROUPS:
-        raise ValueError(f"compare group {group.name!r} is registered twice")
-    unknown = [v for v in group.variants if v not in EXPERIMENTS]
-    if unknown:
-        raise ValueError(f"group {group.name!r} names unknown experiments {unknown}")
-    GROUPS[group.name] = group
-    return group
-
-
-def _lookup(table: dict, name: str, kind: str):
-    if name in table:
-        return table[name]
-    close = difflib.get_close_matches(name, list(table), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; see `dlrun list`"
-    raise ConfigError(f"unknown {kind} {name!r}{hint}")
-
-
-def get_experiment(name: str) -> Experiment:
-    load_catalog()
-    return _lookup(EXPERIMENTS, name, "experiment")
-
-
-def get_group(name: str) -> Group:
-    load_catalog()
-    return _lookup(GROUPS, name, "compare group")
-
-
-def load_catalog() -> None:
-    """Import every lesson module once; each registers its experiments on import."""
-    import dlrun.experiments  # noqa: F401  (its __init__ imports the lesson modules)
-
+def describe(value):
+    """A JSON-able view of a config: dataclasses as dicts, callables and Refs by their
+    dotted name, enums by their value, a task by its name."""
+    if isinstance(value, Ref):
+        return value.dotted()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (tuple, list)):
+        return [describe(v) for v in value]
+    if callable(value):
+        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return getattr(value, "name", type(value).__name__)  # e.g. a task object

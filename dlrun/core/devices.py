@@ -10,9 +10,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-_configured = False
-preempted = False  # this process stopped at an epoch every process agreed on (`stop_agreed`)
-_epochs_seen = 0  # epochs this process has finished, over every batch of the run
+_configured = False  # JAX's configuration is the process's: set once, before the first compile
 
 
 def multi_host() -> bool:
@@ -40,7 +38,7 @@ def configure() -> None:
             num_processes=int(os.environ["DLRUN_NUM_PROCESSES"]),
             process_id=int(os.environ["DLRUN_PROCESS_ID"]),
         )
-        # SIGTERM now goes to JAX's preemption notifier (see `stop_agreed`); Ctrl-C joins it,
+        # SIGTERM now goes to JAX's preemption notifier (see `StopAgreement`); Ctrl-C joins it,
         # so that stopping one process stops them all at the same epoch instead of leaving
         # the others waiting in a collective.
         signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
@@ -51,19 +49,23 @@ def configure() -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def stop_agreed() -> bool:
-    """Called by every process after each epoch, in step. True on all of them at the same
-    epoch once any process got SIGTERM or Ctrl-C: JAX's preemption service tells every
-    process and picks the epoch after the furthest one's. Always False without
-    jax.distributed (there SIGTERM and Ctrl-C interrupt at once)."""
-    global _epochs_seen, preempted
-    if not multi_host():
-        return False
-    from jax.experimental import multihost_utils
+class StopAgreement:
+    """A multi-host run stops together: after each epoch every process asks, in step, and
+    once any process got SIGTERM or Ctrl-C all of them hear yes at the same epoch (JAX's
+    preemption service picks the epoch after the furthest one's). One per run: epochs are
+    counted over the whole run, since each cohort of a compare starts again at epoch 0.
+    Always no without jax.distributed (there SIGTERM and Ctrl-C interrupt at once)."""
 
-    _epochs_seen += 1  # counted over the whole run: each batch of a compare starts at epoch 0
-    preempted = multihost_utils.reached_preemption_sync_point(_epochs_seen)
-    return preempted
+    def __init__(self):
+        self._epochs = 0
+
+    def reached(self) -> bool:
+        if not multi_host():
+            return False
+        from jax.experimental import multihost_utils
+
+        self._epochs += 1
+        return multihost_utils.reached_preemption_sync_point(self._epochs)
 
 
 def data_mesh() -> Mesh | None:

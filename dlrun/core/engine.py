@@ -39,11 +39,6 @@ class Hyper(NamedTuple):
     weight_decay: jax.Array  # L2 coefficient: wd * w is added to the gradient
 
     @classmethod
-    def of(cls, exp: Experiment) -> "Hyper":
-        """One replica's scalars."""
-        return cls(*(v[0] for v in cls.stack([exp], 1)))
-
-    @classmethod
     def stack(cls, experiments: list[Experiment], k: int) -> "Hyper":
         """[R] host arrays, variant-major (K seeds each): built in NumPy, so no device op runs."""
         rows = [(e.optimizer.learning_rate, e.optimizer.lr_decay, e.dropout, e.weight_decay) for e in experiments]

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.core.losses import accuracy
+from dlrun.record_format import DEFAULT_COLUMNS
 
 Metrics = dict[str, jax.Array]
 
@@ -47,8 +46,7 @@ class Task:
     diverged_above = math.inf  # a training loss above this counts as diverged, like NaN
     # Final metrics shown in tables, (key, label); the first is the headline, compared with
     # the lecture's number and shown with its spread over seeds.
-    columns: tuple[tuple[str, str], ...] = (
-        ("test_accuracy", "test acc"), ("train_accuracy", "train acc"), ("test_loss", "test loss"))
+    columns: tuple[tuple[str, str], ...] = DEFAULT_COLUMNS
 
     def init_optimizer(self, tx: optax.GradientTransformation, params):
         return tx.init(params)
@@ -91,9 +89,8 @@ class Task:
 
         (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(params)
         metrics |= self.gradient_metrics(grads)
-        grads = jax.tree.map(lambda g, w: g + hyper.weight_decay * w, grads, params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), rest, opt_state, {"loss": loss, **metrics}
+        params, opt_state = apply_gradients(tx, grads, opt_state, params, hyper.weight_decay)
+        return params, rest, opt_state, {"loss": loss, **metrics}
 
     def gradient_metrics(self, grads) -> Metrics:
         """Metrics of the loss gradient of a step (averaged over the epoch); none by default."""
@@ -114,74 +111,19 @@ class Task:
         return []
 
 
-class Classification(Task):
-    """Images -> one of C classes. Train images stay uint8 on the device, [N, 784]."""
 
-    name = "classification"
-    # Cross-entropy starts near log(10) = 2.3 and MSE is below 1: a loss above 1,000 means
-    # the weights have exploded even while it is still a finite number.
-    diverged_above = 1e3
 
-    def load(self, exp, data_dir):
-        from dlrun.data.images import load_images
-
-        images = load_images(exp.dataset, data_dir)
-        info = DataInfo(images.source, images.sha256, images.notice, len(images.y_test), len(images.y_train))
-        return images, info
-
-    def place(self, exp, images) -> TaskData:
-        return place_images(exp, images)
-
-    def train_rows(self, exp, images) -> int:  # without placing the images
-        return len(training_split(exp, len(images.y_train))[0])
-
-    def batch(self, train, idx, shard):
-        x, y = train
-        return shard(x[idx].astype(jnp.float32) / 255.0), shard(y[idx])  # [B, 784], [B]
-
-    def loss(self, exp, model, batch, hyper, key):
-        x, y = batch
-        logits = model(x, hyper.dropout, key, train=True)  # [B, classes]
-        return exp.loss(logits, y), {"accuracy": accuracy(logits, y)}
-
-    def evaluate(self, exp, model, split):
-        x, y = split
-        x = x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x  # the train split is uint8
-        logits = model(x)  # [M, classes]
-        return {"loss": exp.loss(logits, y), "accuracy": accuracy(logits, y)}
+def apply_gradients(tx: optax.GradientTransformation, grads, opt_state, params, weight_decay: jax.Array):
+    """One optimizer update with coupled L2 weight decay (Keras semantics: wd * w is added
+    to the gradient before the optimizer sees it). Returns (params, opt_state)."""
+    grads = jax.tree.map(lambda g, w: g + weight_decay * w, grads, params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
 
 
 SUBSET_SEED = 0  # the training subset is the same for every run, seed and variant
-NOISE_SEED = 1234  # so is the noisy test set
 
 
 def training_subset(n_available: int, train_size: int) -> np.ndarray:
     """Indices of the training subset (fixed, independent of the run seed)."""
     return np.random.default_rng(SUBSET_SEED).permutation(n_available)[:train_size]
-
-
-def training_split(exp, n_available: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the training subset that train, and the last `validation_fraction` of it
-    held out for early stopping."""
-    idx = training_subset(n_available, exp.train_size)
-    n_val = int(len(idx) * exp.early_stopping.validation_fraction) if exp.early_stopping else 0
-    return idx[: len(idx) - n_val], idx[len(idx) - n_val :]
-
-
-def place_images(exp, images) -> TaskData:
-    """Train [N, 784] uint8; test [M, 784] float32 in [0, 1] (+ noise for the noisy test
-    set); validation rows held out for early stopping (`training_split`)."""
-    train_idx, val_idx = training_split(exp, len(images.y_train))
-    x_test = images.x_test.reshape(len(images.x_test), -1).astype(np.float32) / 255.0
-    if exp.test_noise:  # the lecture's np.random.normal(x_test): each pixel ~ N(pixel, std)
-        x_test = x_test + np.random.default_rng(NOISE_SEED).normal(0, exp.test_noise, x_test.shape)
-    flat = images.x_train.reshape(len(images.x_train), -1)  # [N, 784] uint8
-    labels = images.y_train.astype(np.int32)
-    return TaskData(
-        train=(flat[train_idx], labels[train_idx]),
-        eval=(x_test.astype(np.float32), images.y_test.astype(np.int32)),
-        val=(flat[val_idx], labels[val_idx]),
-    )
-
-
-CLASSIFICATION = Classification()

@@ -18,7 +18,6 @@ record it; `ImageData.sha256` identifies the exact arrays.
 from __future__ import annotations
 
 import enum
-import functools
 import gzip
 import hashlib
 import importlib.resources.abc  # stdlib, cheap; see _shim_importlib_resources
@@ -90,7 +89,8 @@ class _Unavailable(Exception):
 
 
 def load_images(name: DatasetName | str, data_dir: Path | str | None = None) -> ImageData:
-    """Load a dataset through the chain (see module docstring); cached per (name, dir).
+    """Load a dataset through the chain (see module docstring). A run loads each dataset
+    once (dlrun.run.runner.load_data) and shares the arrays among its variants.
 
     Raises DataError with a one-line message when the data cannot be found or is invalid.
     """
@@ -101,12 +101,7 @@ def load_images(name: DatasetName | str, data_dir: Path | str | None = None) -> 
         raise DataError(f"unknown dataset {name!r}; known: {known}") from None
     chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
     root = Path(chosen).expanduser().absolute() if chosen is not None else None
-    return _load_cached(dataset, root)
-
-
-def clear_cache() -> None:
-    """Forget loaded datasets (tests; or after files on disk changed)."""
-    _load_cached.cache_clear()
+    return _load(dataset, root)
 
 
 def network_reachable(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 2.0) -> bool:
@@ -133,9 +128,8 @@ def network_reachable(host: str = "storage.googleapis.com", port: int = 443, tim
 # --------------------------------------------------------------------------- the chain
 
 
-@functools.cache
-def _load_cached(name: DatasetName, root: Path | None) -> ImageData:
-    """Run the chain once per (name, dir); `compare` then reuses the arrays for every variant."""
+def _load(name: DatasetName, root: Path | None) -> ImageData:
+    """Run the chain: an explicit dir, else tensorflow-datasets, else the offline sample."""
     if root is not None:
         return _from_data_dir(name, root)  # explicit dir: never fall through
     reasons: list[str] = []
@@ -327,7 +321,7 @@ def _finish(arrays: list[np.ndarray], labelled: list[str], source: str, notice: 
         out += [images, labels]
     digest = hashlib.sha256()
     for array in out:
-        array.flags.writeable = False  # shared by every caller through the cache
+        array.flags.writeable = False  # shared by every variant of a run
         digest.update(array.data)
     return ImageData(*out, source=source, sha256=digest.hexdigest(), notice=notice)
 

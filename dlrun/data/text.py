@@ -24,14 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import jax
 import numpy as np
 
 from dlrun.errors import DataError
 
 TRAIN_FILE, TEST_FILE = "atis.train.w-intent.iob", "atis.test.w-intent.iob"
-# The documented default: the shared data folder beside the repository. Tests patch this list.
-ATIS_FOLDERS: list[Path] = [Path(__file__).resolve().parents[1].parent / "shared" / "data" / "atis"]
+# The documented default: the shared data folder beside the repository.
+ATIS_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / "atis",)
 VALIDATION_SENTENCES = 500
 PAD, UNK = "<pad>", "<unk>"  # ids 0 and 1 of every vocabulary
 OUTSIDE = "O"  # tag id 0; padded positions carry it too (they are masked anyway)
@@ -58,12 +57,11 @@ class Corpus(NamedTuple):
         return self.val if self.test is None else self.test
 
 
-@jax.tree_util.register_static
 @dataclass(frozen=True)
 class TagSet:
-    """The tag names, id order. A static pytree node (no arrays), so it rides along with
-    the padded arrays through device placement and jit, and the host can turn ids back
-    into names for entity F1."""
+    """The tag names, id order. The slot-filling task registers it as a static pytree node
+    (no arrays), so it rides along with the padded arrays through device placement and
+    jit, and the host can turn ids back into names for entity F1."""
 
     names: tuple[str, ...]
 
@@ -122,7 +120,7 @@ def load_corpus(data_dir: Path | str | None = None) -> Corpus:
         if found is None:  # a folder the user named must hold the data
             raise DataError(f"no {TRAIN_FILE} in {folder} or {folder / 'atis'}")
         return _atis_corpus(found)
-    for folder in [] if os.environ.get("DLRUN_NO_ATIS") else ATIS_FOLDERS:
+    for folder in () if os.environ.get("DLRUN_NO_ATIS") else ATIS_FOLDERS:
         if (found := _find_train_file(Path(folder))) is not None:
             return _atis_corpus(found)
     return booking_corpus()

@@ -1,13 +1,14 @@
-"""`dlrun list` and `dlrun show`: the registered experiments and groups, for people and scripts."""
+"""`dlrun list` and `dlrun show NAME`: the registered experiments and groups, for people and
+scripts. Reads the declarations only: no JAX is imported."""
 
 import json
 
 from rich.table import Table
 
-from dlrun.core.config import EXPERIMENTS, GROUPS, Experiment, load_catalog, get_experiment, get_group
 from dlrun.console import console
+from dlrun.core.config import Experiment, describe
+from dlrun.core.registry import EXPERIMENTS, GROUPS, get_experiment, get_group, load_catalog
 from dlrun.errors import ConfigError
-from dlrun.run.records import describe
 
 
 def listing() -> dict:

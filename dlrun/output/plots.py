@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from dlrun.console import notice
+from dlrun.output.figures import save_png
+from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, OK
 
 CURVES_NAME = "curves.png"
-DPI = 110
 SPLITS = ("train", "test")  # the panel columns; "val_*" is early stopping's bookkeeping
 MAX_ROWS = 4
 # The figure's layout, in inches: panels of PANEL_IN height, the suptitle and column
@@ -25,7 +26,6 @@ MAX_ROWS = 4
 WIDTH_IN, PANEL_IN, TOP_IN, AXIS_IN, LEFT_IN, RIGHT_IN = 11.0, 2.75, 0.75, 0.5, 0.8, 0.15
 LEGEND_IN, LEGEND_ROW_IN = 0.45, 0.22
 CORE = ("accuracy", "loss")
-DEFAULT_HEADLINE = "test_accuracy"
 STYLE = {
     "font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold", "axes.labelsize": 10,
     "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
@@ -68,8 +68,7 @@ def write_curves(record: dict, path: Path) -> Path | None:
 
     with matplotlib.rc_context(STYLE):
         figure = _figure(record, history, rows)
-        figure.savefig(path, dpi=DPI, facecolor="white")
-    return path
+        return save_png(figure, path)
 
 
 def metric_rows(record: dict, history: dict[str, list[dict]]) -> list[str]:
@@ -109,14 +108,14 @@ def _figure(record: dict, history: dict[str, list[dict]], rows: list[str]):
                            bottom=(AXIS_IN + LEGEND_IN + LEGEND_ROW_IN * legend_rows) / height,
                            wspace=0.06, hspace=0.3 / PANEL_IN)
     axes = figure.subplots(len(rows), 2, sharex=True, sharey="row", squeeze=False)
-    status = {r["variant"]: r.get("status", "ok") for r in record.get("results", [])}
+    status = {r["variant"]: r.get("status", OK) for r in record.get("results", [])}
     reference = {r["variant"]: r.get("reference") for r in record.get("results", [])}
     panels = [(f"{split}_{stem}", axes[i, j]) for i, stem in enumerate(rows) for j, split in enumerate(SPLITS)]
-    headline = ((record.get("columns") or [[DEFAULT_HEADLINE]])[0])[0]
+    headline = (record.get("columns") or DEFAULT_COLUMNS)[0][0]
     marks: list[tuple] = []
-    handles = [_draw_variant(panels, history[v], colour, (headline, reference.get(v)), status.get(v, "ok"), v, marks)
+    handles = [_draw_variant(panels, history[v], colour, (headline, reference.get(v)), status.get(v, OK), v, marks)
                for v, colour in zip(history, _colours(len(history)))]
-    ok = [h for v, h in history.items() if status.get(v) != "diverged"]
+    ok = [h for v, h in history.items() if status.get(v) != DIVERGED]
     _finish_axes(axes, rows, max(map(len, history.values())), ok)
     _mark_divergence(marks)
     if any(reference.get(v) is not None for v in history):
@@ -142,14 +141,14 @@ def _draw_variant(panels, history: list[dict], colour, reference: tuple[str, flo
         line = ax.plot(epochs, mean, color=colour, lw=2, marker="o" if len(epochs) <= 40 else None, ms=3.5)[0]
         if values.shape[1] > 1:
             ax.fill_between(epochs, low, high, color=colour, alpha=0.18, lw=0)
-        if status == "diverged" and np.isfinite(mean).any():
+        if status == DIVERGED and np.isfinite(mean).any():
             last = np.flatnonzero(np.isfinite(mean))[-1]
             marks.append((ax, epochs[last], mean[last], colour))
         if metric == reference[0] and reference[1] is not None:
             ax.axhline(reference[1], color=colour, ls=":", lw=1.6)
     if line is None:  # nothing measured: still in the legend, so the variant is not silently missing
         line = panels[0][1].plot([], [], color=colour)[0]
-    line.set_label(variant if status == "ok" else f"{variant} ({status})")
+    line.set_label(variant if status == OK else f"{variant} ({status})")
     return line
 
 

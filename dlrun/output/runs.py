@@ -11,17 +11,14 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dlrun.output import catalog
 from dlrun.console import console
 from dlrun.errors import ConfigError, DlrunError
+from dlrun.output import catalog
 from dlrun.output.plots import CURVES_NAME
-from dlrun.output.report import family_pictures, load_record
-from dlrun.output.tables import claims_table, results_table
-
-
-def run_dirs(root: Path) -> list[Path]:
-    """Every folder below ROOT that holds a run record."""
-    return [p.parent for p in root.rglob("record.json")] if root.is_dir() else []
+from dlrun.output.records import RECORD_NAME, load_record, run_dirs
+from dlrun.output.report import family_pictures
+from dlrun.output.tables import claims_table, results_table, status_style
+from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INTERRUPTED, OK
 
 
 def started(record: dict, run_dir: Path) -> datetime:
@@ -37,17 +34,17 @@ def status_summary(record: dict) -> str:
     results = record.get("results") or []
     counts = Counter(r.get("status") for r in results)
     planned = max(len(record.get("configs") or {}), len(results))
-    finished = counts["ok"] + counts["diverged"]
-    parts = [f"{counts['diverged']} diverged"] if counts["diverged"] else []
-    if counts["interrupted"] or finished < planned or record.get("complete") is False:
-        word = "interrupted" if counts["interrupted"] else "unfinished"
+    finished = counts[OK] + counts[DIVERGED]
+    parts = [f"{counts[DIVERGED]} {DIVERGED}"] if counts[DIVERGED] else []
+    if counts[INTERRUPTED] or finished < planned or record.get("complete") is False:
+        word = INTERRUPTED if counts[INTERRUPTED] else "unfinished"
         parts.append(f"{word} after {finished}/{planned} variants" if planned > 1 else word)
-    return ", ".join(parts) or ("ok" if results else "empty")
+    return ", ".join(parts) or (OK if results else "empty")
 
 
 def headline(record: dict) -> tuple[str, str]:
     """(metric key, label) of the family's headline column: test accuracy for the lessons."""
-    key, label = (record.get("columns") or [["test_accuracy", "test acc"]])[0]
+    key, label = (record.get("columns") or DEFAULT_COLUMNS)[0]
     return key, label
 
 
@@ -62,7 +59,7 @@ def best_result(record: dict) -> dict | None:
 def summary(run_dir: Path) -> dict:
     """One row of `dlrun runs`; an unreadable record is listed, not fatal."""
     try:
-        record = load_record(run_dir / "record.json")
+        record = load_record(run_dir / RECORD_NAME)
         status = status_summary(record)
     except DlrunError:
         record, status = {}, "unreadable record"
@@ -102,23 +99,17 @@ def runs_table(rows: list[dict], root: Path) -> Table:
         h = r["headline"]
         best = "—" if h["value"] is None else f"{h['value']:.3f} {h['label']}"
         table.add_row(r["run_id"], r["started"][:16].replace("T", " "), f"{r['command'] or '?'} {r['name'] or '?'}",
-                      r["data_source"] or "—", best, h["variant"] or "—", f"[{_status_style(r['status'])}]{r['status']}[/]")
+                      r["data_source"] or "—", best, h["variant"] or "—", f"[{status_style(r['status'])}]{r['status']}[/]")
     return table
-
-
-def _status_style(status: str) -> str:
-    if status == "ok":
-        return "green"
-    return "bold red" if "diverged" in status or "unreadable" in status else "yellow"
 
 
 def resolve(name: str, root: Path) -> Path | None:
     """A run folder from a path (folder or record.json) or a run id below ROOT."""
     path = Path(name)
-    if path.name == "record.json" and path.is_file():
+    if path.name == RECORD_NAME and path.is_file():
         return path.parent
     for candidate in (path, root / name):
-        if (candidate / "record.json").is_file():
+        if (candidate / RECORD_NAME).is_file():
             return candidate
     return next((d for d in run_dirs(root) if d.name == name), None)
 
@@ -139,7 +130,7 @@ def show(name: str, root: Path) -> None:
 
 def print_run(run_dir: Path) -> None:
     """The run's results and claims tables, as `compare` printed them, and its files."""
-    record = load_record(run_dir / "record.json")
+    record = load_record(run_dir / RECORD_NAME)
     env = record.get("environment") or {}
     console.print(f"run [bold]{run_dir.name}[/] · {started(record, run_dir):%Y-%m-%d %H:%M} UTC · "
                   f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}")

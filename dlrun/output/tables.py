@@ -2,10 +2,17 @@
 
 from rich.table import Table
 
-from dlrun.run.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INCONCLUSIVE, INTERRUPTED, NOT_REPRODUCED, OK, REPRODUCED
 
-DEFAULT_COLUMNS = [["test_accuracy", "test acc"], ["train_accuracy", "train acc"], ["test_loss", "test loss"]]
 VERDICT_STYLE = {REPRODUCED: "bold green", NOT_REPRODUCED: "bold red", INCONCLUSIVE: "bold yellow"}
+STATUS_STYLE = {OK: "green", DIVERGED: "bold red", INTERRUPTED: "yellow"}
+
+
+def status_style(status: str) -> str:
+    """A variant's status, or a run's summary of them ("1 diverged", "unreadable record")."""
+    if status in STATUS_STYLE:
+        return STATUS_STYLE[status]
+    return "bold red" if DIVERGED in status or "unreadable" in status else "yellow"
 
 
 def fmt_number(value: float | None, std: float | None = None, digits: int = 3) -> str:
@@ -44,12 +51,11 @@ def results_table(record: dict) -> Table:
         table.add_column(label, justify="left" if label == "status" else "right", no_wrap=True)
     for r in record["results"]:
         headline, *others = (key for key, _ in columns)
-        status_style = {"ok": "green", "diverged": "bold red", "interrupted": "yellow"}[r["status"]]
         table.add_row(
             r["variant"], fmt_number(r["reference"], digits=2),
             fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
             *(fmt_number(r.get(key)) for key in others), str(r["epochs"]),
-            f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style}]{r['status']}[/]",
+            f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style(r['status'])}]{r['status']}[/]",
         )
     return table
 

@@ -9,9 +9,8 @@ import math
 import numpy as np
 
 from dlrun.core.config import Claim
-from dlrun.core.trainer import DIVERGED, VariantResult
-
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+from dlrun.core.trainer import VariantResult
+from dlrun.record_format import DIVERGED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
 
 
 def paired_differences(claim: Claim, results: dict[str, VariantResult]) -> np.ndarray | None:

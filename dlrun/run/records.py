@@ -1,43 +1,23 @@
-"""Run records under runs/ (or --out): JSON, written atomically after every variant so
-an interrupted comparison keeps what finished."""
+"""Run records under runs/ (or --out): what a run writes, after every cohort, so an
+interrupted comparison keeps what finished. Reading them is dlrun.output.records."""
 
-import dataclasses
-import enum
-import json
-import math
-import os
 import platform
-import tempfile
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dlrun.core.config import describe
+from dlrun.core.task import DataInfo
+from dlrun.core.trainer import VariantResult
 from dlrun.errors import DlrunError
+from dlrun.files import finite_or_none
+from dlrun.record_format import INTERRUPTED, STANDARD_METRICS
+from dlrun.run.claims import verdict
+from dlrun.run.request import RunRequest
 
-
-def describe(value):
-    """A JSON-able view of a config: dataclasses as dicts, callables by their dotted name."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, (tuple, list)):
-        return [describe(v) for v in value]
-    if callable(value):
-        return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return getattr(value, "name", type(value).__name__)  # e.g. a task object
-
-
-def finite_or_none(value):
-    """JSON has no NaN: a diverged loss is recorded as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [finite_or_none(v) for v in value]
-    if isinstance(value, dict):
-        return {k: finite_or_none(v) for k, v in value.items()}
-    return value
+# What `--json` prints: the stable keys scripts rely on (the record on disk has more).
+PUBLIC_KEYS = ("command", "name", "data", "results", "columns", "claims", "structures_compiled", "programs_compiled",
+               "run_dir")  # fmt: skip
 
 
 def environment() -> dict:
@@ -51,7 +31,7 @@ def environment() -> dict:
         "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
         "device_count": jax.device_count(), "python": platform.python_version(),
         "host": platform.node(),
-    }
+    }  # fmt: skip
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -64,16 +44,71 @@ def new_run_dir(out: Path, name: str) -> Path:
     return run_dir
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=1, allow_nan=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, ValueError) as e:
-        if "tmp" in locals() and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise DlrunError(f"could not write the run record {path}: {getattr(e, 'strerror', None) or e}") from None
+def result_summary(result: VariantResult, headline: str) -> dict:
+    """Mean over seeds of every final metric (a family adds its own, e.g. test_f1), the
+    standard keys scripts rely on (null where a family has no accuracy), and the spread
+    of the headline metric."""
+    means = {name: result.mean(name) for name in (*STANDARD_METRICS, *result.final)}
+    summary = {
+        "variant": result.variant, "status": result.status, **means,
+        f"{headline}_std": result.std(headline), "test_accuracy_std": result.std("test_accuracy"),
+        "reference": result.reference, "seeds": result.seeds, "epochs": result.epochs,
+        "wall_s": round(result.wall_s, 3), "compile_s": round(result.compile_s, 3),
+        "pictures": result.pictures,
+    }  # fmt: skip
+    return finite_or_none(summary)
+
+
+def table_columns(experiments) -> list[list[str]]:
+    """Every variant's metric columns, each once, the first variant's (and headline) first."""
+    columns = dict.fromkeys(c for e in experiments for c in e.task.columns)
+    return [list(c) for c in columns]
+
+
+def _train_size(request: RunRequest, info: DataInfo, results: dict[str, VariantResult]) -> int:
+    """Training examples used (known once a variant trained; held-out validation excluded)."""
+    if results:
+        return next(iter(results.values())).train_size
+    return min(request.experiments[0].train_size, info.available_train)
+
+
+def build_record(request: RunRequest, info: DataInfo, results: dict[str, VariantResult], run_dir: Path | None,
+                 started: float) -> dict:  # fmt: skip
+    """The summary the CLI prints with --json, plus what a later report or resume needs."""
+    claims = request.group.claims if request.group else ()
+    headline = request.experiments[0].task.columns[0][0]
+    verdicts = [dict(claim=describe(c), verdict=v, evidence=e) for c in claims for v, e in [verdict(c, results)]]
+    return finite_or_none({
+        "command": request.command, "name": request.name,
+        "data": {"source": info.source, "train_size": _train_size(request, info, results),
+                 "test_size": info.test_size, "sha256": info.sha256, "notice": info.notice},
+        "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
+        "columns": table_columns(request.experiments),
+        "claims": verdicts,
+        "run_dir": str(run_dir) if run_dir else None,
+        "request": request.recorded(),
+        "started": started, "wall_s": round(time.time() - started, 3),
+        "environment": environment(),
+        "configs": {e.name: describe(e) for e in request.experiments},
+        "history": {name: r.history for name, r in results.items()},
+        "final_per_seed": {name: r.final for name, r in results.items()},
+    })  # fmt: skip
+
+
+def public_summary(record: dict) -> dict:
+    """What `--json` prints."""
+    return {k: record[k] for k in PUBLIC_KEYS}
+
+
+def finished_results(record: dict) -> dict[str, VariantResult]:
+    """Variants a saved run finished (ok or diverged), rebuilt from its record."""
+    done = {}
+    for r in record["results"]:
+        if r["status"] == INTERRUPTED:
+            continue
+        name = r["variant"]
+        done[name] = VariantResult(
+            name, r["reference"], r["seeds"], r["status"], r["epochs"], r["wall_s"], r["compile_s"],
+            record["data"]["train_size"], record["final_per_seed"][name], record["history"][name], r.get("pictures", []),
+        )  # fmt: skip
+    return done

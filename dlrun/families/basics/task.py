@@ -22,16 +22,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dlrun.families.mlp.models import Activation
-from dlrun.core.task import Classification, DataInfo, TaskData
-
-TANH = Activation("tanh", jnp.tanh)
+from dlrun.core.task import DataInfo, TaskData
+from dlrun.families.basics.config import XOR_COPIES
+from dlrun.families.basics.pictures import log10_ratio, plot_grad_norms
+from dlrun.families.mlp.task import Classification, unit_pixels
 
 # ---------------------------------------------------------------- XOR
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)  # [4, 2]
 XOR_Y = np.array([0, 1, 1, 0], np.int32)  # [4]: x1 xor x2
-XOR_COPIES = 64  # the training set is the truth table repeated, so mini-batches make sense
 
 
 def xor_training_set(size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +105,7 @@ PROBE_SIZE = 1_000  # gradients at init and after training: the mean over these 
 def probe_batch(data: TaskData) -> tuple[jax.Array, jax.Array]:
     """A fixed batch: the first PROBE_SIZE training rows, [P, 784] in [0, 1] and [P]."""
     x, y = data.train
-    return jnp.asarray(x[:PROBE_SIZE], jnp.float32) / 255.0, jnp.asarray(y[:PROBE_SIZE])
+    return unit_pixels(jnp.asarray(x[:PROBE_SIZE])), jnp.asarray(y[:PROBE_SIZE])
 
 
 def init_and_trained_norms(exp, model, data: TaskData) -> tuple[np.ndarray, np.ndarray]:
@@ -115,12 +114,6 @@ def init_and_trained_norms(exp, model, data: TaskData) -> tuple[np.ndarray, np.n
     x, y = probe_batch(data)
     fresh = exp.model.build(nnx.Rngs(params=INIT_SEED))
     return model_grad_norms(exp, fresh, x, y), model_grad_norms(exp, model, x, y)
-
-
-def log10_ratio(norms: np.ndarray) -> float:
-    """log10(|g_1| / |g_L|): 0 when the first layer gets as much gradient as the last,
-    -3 when it gets a thousand times less."""
-    return float(np.log10(norms[0]) - np.log10(norms[-1]))
 
 
 def grad_summary(norms: np.ndarray, prefix: str) -> dict[str, float]:
@@ -162,29 +155,3 @@ class GradNormClassification(Classification):
 
 
 GRAD_NORMS = GradNormClassification()
-
-
-def plot_grad_norms(title: str, init: np.ndarray, trained: np.ndarray, probe: int, path: Path) -> Path:
-    """Per-layer kernel-gradient norm [L] on a log scale, at init and after training, as
-    measured on `probe` training images."""
-    from matplotlib.figure import Figure  # lazily: only runs that draw pay for matplotlib
-    from matplotlib.ticker import NullLocator
-
-    figure = Figure(figsize=(6.4, 4.2))  # fixed margins: a constrained layout took ~1 s per PNG
-    ax = figure.subplots(gridspec_kw=dict(left=0.13, right=0.97, bottom=0.12, top=0.87))
-    layers = np.arange(1, len(init) + 1)
-    ax.semilogy(layers, init, "o-", lw=2, label="at initialisation")
-    ax.semilogy(layers, trained, "s--", lw=2, label="after training")
-    both = np.concatenate([init, trained])
-    # At least 1e-6..10, so the sigmoid and ReLU pictures share a scale and a flat ReLU
-    # profile is not stretched to look steep.
-    ax.set_ylim(min(1e-6, both.min() / 2), max(10.0, both.max() * 2))
-    ratios = f"$10^{{{log10_ratio(init):.1f}}}$ at init, $10^{{{log10_ratio(trained):.1f}}}$ trained"
-    ax.set(xlabel="layer (1 = input side)", ylabel=f"‖∂loss/∂kernel‖ on {probe:,} train images", xticks=layers,
-           title=f"{title}\nlayer 1 / layer {len(init)} gradient norm: {ratios}")
-    ax.title.set_fontsize(10)
-    ax.yaxis.set_minor_locator(NullLocator())  # 8 decades of minor ticks cost ~0.5 s to draw
-    ax.grid(True, alpha=0.3)
-    ax.legend(frameon=False, loc="lower right")  # both profiles leave that corner empty
-    figure.savefig(path, dpi=110, facecolor="white")
-    return path

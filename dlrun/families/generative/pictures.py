@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-DPI = 110
+from dlrun.output.figures import save_png
+
 SIDE = 28
 
 
@@ -38,8 +39,7 @@ def save_grid(images: np.ndarray, path: Path, title: str) -> Path:
     figure = Figure(figsize=(0.5 * columns + 0.6, 0.5 * columns + 0.9), layout="constrained")
     _show(figure.subplots(), mosaic(np.clip(images, 0, 1), columns))
     figure.suptitle(title, fontsize=10, fontweight="bold")
-    figure.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return save_png(figure, path)
 
 
 def save_rows(rows: list[tuple[str, np.ndarray]], path: Path, title: str) -> Path:
@@ -52,8 +52,7 @@ def save_rows(rows: list[tuple[str, np.ndarray]], path: Path, title: str) -> Pat
         _show(ax, mosaic(np.clip(images, 0, 1), columns))
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     figure.suptitle(title, fontsize=10, fontweight="bold")
-    figure.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return save_png(figure, path)
 
 
 def normal_grid(n: int) -> np.ndarray:
@@ -80,5 +79,4 @@ def save_latent(means: np.ndarray, labels: np.ndarray, path: Path, title: str) -
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(title="digit", markerscale=2.5, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_title(title, fontsize=10, fontweight="bold")
-    figure.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return save_png(figure, path)

@@ -1,14 +1,9 @@
-"""Sequence taggers for slot filling, and the task that plugs them into the engine.
+"""Slot filling as a task of the one engine: word ids -> one IOB slot tag per word.
 
-Every tagger maps word ids [B, T] and sentence lengths [B] to tag logits [B, T, C].
-A feed-forward tagger sees one word at a time (no memory); the recurrent taggers (Elman,
-LSTM, GRU, bidirectional LSTM) carry a state along the sentence. Padded positions never
-count: the loss and the metrics are masked, and the recurrent layers get the lengths, so
-the backward direction of a bidirectional layer starts at each sentence's last real word.
+Padded positions never count: the loss and the metrics are masked. Entity F1 (conlleval
+semantics, with seqeval) is measured on the host after training.
 """
 
-import enum
-from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -17,120 +12,12 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.errors import DataError
-from dlrun.families.mlp.models import dropout
 from dlrun.core.task import DataInfo, Task, TaskData, training_subset
-from dlrun.data.text import Corpus, Sentences, build_tagset, build_vocab, load_corpus, pad
+from dlrun.data.text import Corpus, Sentences, TagSet, build_tagset, build_vocab, load_corpus, pad
+from dlrun.errors import DataError
 
-# Fixed output sizes: a model config is declared before any data is read, so the
-# embedding table and the tag layer have room for any corpus up to these sizes (ATIS:
-# 636 word ids with words seen once as <unk>, 121 tags; the generated corpus is smaller).
-# Rows a corpus does not use are never trained and never predicted after training.
-VOCAB_CAPACITY = 1_000
-TAG_CAPACITY = 160
-
-
-# --------------------------------------------------------------------------- optimizer
-
-
-def clipped_adam(learning_rate, max_norm) -> optax.GradientTransformation:
-    """Adam on gradients clipped to a global L2 norm (exploding RNN gradients, Lecture III).
-    Both numbers may be traced: the engine injects them with optax.inject_hyperparams."""
-    return optax.chain(optax.clip_by_global_norm(max_norm), optax.adam(learning_rate))
-
-
-# --------------------------------------------------------------------------- models
-
-
-class Cell(enum.Enum):
-    """The recurrent unit, by the name the lecture uses."""
-
-    ELMAN = "elman"  # h' = tanh(W x + U h + b)
-    LSTM = "lstm"
-    GRU = "gru"
-
-    def build(self, inputs: int, hidden: int, rngs: nnx.Rngs) -> nnx.RNNCellBase:
-        make = {Cell.ELMAN: nnx.SimpleCell, Cell.LSTM: nnx.OptimizedLSTMCell, Cell.GRU: nnx.GRUCell}[self]
-        return make(inputs, hidden, rngs=rngs)
-
-
-def count_params(config) -> int:
-    """Trainable parameters of a config's model, from shapes only (nothing is allocated)."""
-    model = nnx.eval_shape(lambda: config.build(nnx.Rngs(0)))
-    return sum(int(np.prod(p.shape)) for _, p in nnx.to_flat_state(nnx.state(model, nnx.Param)))
-
-
-@dataclass(frozen=True)
-class FeedForwardConfig:
-    """Window of one word: embedding -> dense -> tags. The same word always gets the same tag."""
-
-    embed: int = 100
-    hidden: int = 100
-    vocab_size: int = VOCAB_CAPACITY
-    num_tags: int = TAG_CAPACITY
-
-    def build(self, rngs: nnx.Rngs) -> "FeedForwardTagger":
-        return FeedForwardTagger(self, rngs)
-
-    def num_params(self) -> int:
-        return count_params(self)
-
-
-@dataclass(frozen=True)
-class RecurrentConfig:
-    """embedding -> RNN (one direction, or both concatenated) -> dense -> tags."""
-
-    cell: Cell = Cell.LSTM
-    bidirectional: bool = False
-    embed: int = 100
-    hidden: int = 100
-    vocab_size: int = VOCAB_CAPACITY
-    num_tags: int = TAG_CAPACITY
-
-    def build(self, rngs: nnx.Rngs) -> "RecurrentTagger":
-        return RecurrentTagger(self, rngs)
-
-    def num_params(self) -> int:
-        return count_params(self)
-
-
-class FeedForwardTagger(nnx.Module):
-    def __init__(self, config: FeedForwardConfig, rngs: nnx.Rngs):
-        self.embed = nnx.Embed(config.vocab_size, config.embed, rngs=rngs)
-        self.hidden = nnx.Linear(config.embed, config.hidden, rngs=rngs)
-        self.out = nnx.Linear(config.hidden, config.num_tags, rngs=rngs)
-
-    def __call__(self, tokens, lengths, dropout_rate=0.0, key=None) -> jax.Array:
-        del lengths  # each word alone: padding cannot reach a real word
-        keys = (None, None) if key is None else jax.random.split(key)
-        x = dropout(self.embed(tokens), dropout_rate, keys[0])  # [B, T, E]
-        h = dropout(jnp.tanh(self.hidden(x)), dropout_rate, keys[1])  # [B, T, H]
-        return self.out(h)  # [B, T, C]
-
-
-class RecurrentTagger(nnx.Module):
-    def __init__(self, config: RecurrentConfig, rngs: nnx.Rngs):
-        self.embed = nnx.Embed(config.vocab_size, config.embed, rngs=rngs)
-        # rngs=False: the carry starts at zero (passed in), so the layers hold no RNG state.
-        rnn = lambda: nnx.RNN(config.cell.build(config.embed, config.hidden, rngs), rngs=False)  # noqa: E731
-        self.bidirectional = config.bidirectional
-        self.rnn = nnx.Bidirectional(rnn(), rnn(), rngs=False) if config.bidirectional else rnn()
-        width = config.hidden * (2 if config.bidirectional else 1)
-        self.out = nnx.Linear(width, config.num_tags, rngs=rngs)
-
-    def __call__(self, tokens, lengths, dropout_rate=0.0, key=None) -> jax.Array:
-        keys = (None, None) if key is None else jax.random.split(key)
-        x = dropout(self.embed(tokens), dropout_rate, keys[0])  # [B, T, E]
-        # seq_lengths: the backward RNN reads each sentence from its own last word; the
-        # forward one reaches padding only after the real words, whose outputs are final.
-        h = self.rnn(x, initial_carry=self._zero_carry(x), seq_lengths=lengths)  # [B, T, H or 2H]
-        return self.out(dropout(h, dropout_rate, keys[1]))  # [B, T, C]
-
-    def _zero_carry(self, x: jax.Array):
-        """Zeros in each cell's carry structure ([B, H], or (c, h) for the LSTM)."""
-        rnns = (self.rnn.forward_rnn, self.rnn.backward_rnn) if self.bidirectional else (self.rnn,)
-        carries = tuple(r.cell.initialize_carry(x[:, 0].shape, nnx.Rngs(carry=0)) for r in rnns)
-        return carries if self.bidirectional else carries[0]
+# The tag names ride along with the padded arrays (Sentences) through jit as static data.
+jax.tree_util.register_static(TagSet)
 
 
 # --------------------------------------------------------------------------- metrics

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-DPI = 110
+from dlrun.output.figures import save_png
+
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -39,8 +40,7 @@ def save_filters(filters: np.ndarray, digit: np.ndarray, response: np.ndarray, p
     middle.suptitle("test digit")
     right.suptitle("their ReLU responses to it")
     figure.suptitle(f"{title}: what the first convolution learned", fontweight="bold")
-    figure.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return save_png(figure, path)
 
 
 def save_adversarial(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, pred: np.ndarray, pred_adv: np.ndarray,
@@ -65,5 +65,4 @@ def save_adversarial(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, pred: np.n
         axes[row, 0].set_ylabel(name)
     figure.suptitle(f"{title}: fast gradient sign, epsilon {epsilon:g} (labels: {' '.join(map(str, y))})",
                     fontweight="bold")
-    figure.savefig(path, dpi=DPI, facecolor="white")
-    return path
+    return save_png(figure, path)

@@ -2,7 +2,7 @@
 parameter counts (CNN vs MLP), the first layer's filters, and fast-gradient-sign
 adversarial examples (Goodfellow, Shlens & Szegedy 2015).
 
-Training is the plain classification task's (dlrun.core.task.Classification); these tasks
+Training is the plain classification task's (dlrun.families.mlp.task); these tasks
 add final metrics, table columns and pictures.
 """
 
@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dlrun.core.task import Classification, TaskData
+from dlrun.core.task import TaskData
+from dlrun.families.mlp.task import Classification
 
 COUNT_COLUMNS = (("num_params", "params"), ("unshared_params", "w/o sharing"))
 

@@ -1,0 +1,101 @@
+"""What a `train` or `compare` command asks for: the experiments, with the command line's
+overrides applied and their Refs resolved, the seeds, the data and where records go; and
+the same request rebuilt from a saved run to resume it."""
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from dlrun.core.config import Experiment, Group, describe, resolved
+from dlrun.core.registry import get_experiment, get_group
+from dlrun.data.images import DatasetName
+from dlrun.errors import ConfigError, DlrunError
+from dlrun.output.records import RECORD_NAME, load_record
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """CLI options that replace an experiment's settings (None: keep the declared value)."""
+
+    epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    train_size: int | None = None
+    dataset: DatasetName | None = None
+
+    def __post_init__(self):
+        """Values given on the command line, checked where they enter (the flag is named)."""
+        for flag, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--train-size", self.train_size)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag} must be a positive integer, got {value}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ConfigError(f"--lr must be positive, got {self.learning_rate}")
+
+    def apply(self, exp: Experiment) -> Experiment:
+        plain = (("epochs", self.epochs), ("train_size", self.train_size))
+        changes = {k: v for k, v in plain if v is not None}
+        if self.dataset is not None and exp.dataset is not None:  # text and toy tasks bring their own data
+            changes["dataset"] = self.dataset
+        if self.batch_size is not None and exp.batch_size is not None:  # full batch stays full batch
+            changes["batch_size"] = self.batch_size
+        if self.learning_rate is not None:
+            changes["optimizer"] = replace(exp.optimizer, learning_rate=self.learning_rate)
+        return replace(exp, **changes)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    command: str  # "train" or "compare"
+    name: str  # experiment or group name
+    experiments: tuple[Experiment, ...]  # resolved (see dlrun.core.config.resolved)
+    group: Group | None
+    seeds: tuple[int, ...]
+    data_dir: Path | None
+    out: Path
+    overrides: Overrides = Overrides()  # recorded, so --resume rebuilds the same request
+    checkpoint_every: int | None = None  # epochs between checkpoints (default: every 30 s)
+    resume: Path | None = None  # the run folder to continue
+
+    def recorded(self) -> dict:
+        """What the record keeps to rebuild this request (`resume_request`)."""
+        return {"command": self.command, "name": self.name, "seeds": list(self.seeds),
+                "overrides": describe(self.overrides), "checkpoint_every": self.checkpoint_every,
+                "data_dir": str(self.data_dir) if self.data_dir else None}  # fmt: skip
+
+
+def build_request(command: str, name: str, overrides: Overrides, seeds: tuple[int, ...], data_dir: Path | None,
+                  out: Path, checkpoint_every: int | None = None, resume: Path | None = None) -> RunRequest:  # fmt: skip
+    """Resolve an experiment (train) or a group's variants (compare), with the overrides
+    applied. `compare` also takes experiments of your choice, as a comma list (no verdict)."""
+    group = get_group(name) if command == "compare" and "," not in name else None
+    names = group.variants if group else _comma_list(name)
+    experiments = tuple(resolved(overrides.apply(get_experiment(n))) for n in names)
+    return RunRequest(command, name, experiments, group, seeds, data_dir, out, overrides, checkpoint_every, resume)
+
+
+def _comma_list(names: str) -> tuple[str, ...]:
+    listed = tuple(n.strip() for n in names.split(",") if n.strip())
+    if not listed:
+        raise ConfigError(f"no experiment named in {names!r}")
+    if repeated := sorted({n for n in listed if listed.count(n) > 1}):
+        raise ConfigError(f"{', '.join(repeated)} listed more than once in {names!r}")
+    return listed
+
+
+def resume_request(run_dir: Path) -> RunRequest:
+    """The request a saved run was started with, set to continue in the same folder."""
+    saved = load_record(run_dir / RECORD_NAME)["request"]
+    o = saved["overrides"]
+    dataset = DatasetName(o["dataset"]) if o["dataset"] else None
+    overrides = Overrides(o["epochs"], o["batch_size"], o["learning_rate"], o["train_size"], dataset)
+    data_dir = Path(saved["data_dir"]) if saved["data_dir"] else None
+    return build_request(saved["command"], saved["name"], overrides, tuple(saved["seeds"]), data_dir,
+                         run_dir.parent, saved["checkpoint_every"], run_dir)  # fmt: skip
+
+
+def find_resumable(out: Path, name: str) -> Path:
+    """The newest run of `name` under `out` that did not finish."""
+    for run_dir in sorted(out.glob(f"*-{name}"), reverse=True):  # folder names start with the time
+        record = load_record(run_dir / RECORD_NAME) if (run_dir / RECORD_NAME).is_file() else {}
+        if record.get("name") == name and not record.get("complete", True):
+            return run_dir
+    raise DlrunError(f"no unfinished run of {name!r} under {out} to resume")
