@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rich.markup import escape
-
 import common
 import summary
+from rich.markup import escape
+
 from dlrun.console import console
 
 HERE = Path(__file__).resolve().parent
@@ -39,8 +39,10 @@ class Contender:
 
 
 CONTENDERS = {
-    "dlrun": (Contender("dlrun-cold", "dlrun (cold cache)", "contender_dlrun.py"),
-              Contender("dlrun-cached", "dlrun (cached rerun)", "contender_dlrun.py", reuse_cache=True)),
+    "dlrun": (
+        Contender("dlrun-cold", "dlrun (cold cache)", "contender_dlrun.py"),
+        Contender("dlrun-cached", "dlrun (cached rerun)", "contender_dlrun.py", reuse_cache=True),
+    ),
     "torch": (Contender("torch", "PyTorch eager", "contender_torch.py"),),
     "torch-compile": (Contender("torch-compile", "torch.compile", "contender_torch.py", ("--compile",)),),
     "keras": (Contender("keras", "Keras 3 fit (JAX)", "contender_keras.py"),),
@@ -52,7 +54,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=3, help="epochs per training run (>= 2)")
     parser.add_argument("--repeats", type=int, default=2, help="rounds; the table keeps the fastest")
-    parser.add_argument("--workloads", default=",".join(common.WORKLOADS), help="comma list of " + ", ".join(common.WORKLOADS))
+    parser.add_argument(
+        "--workloads", default=",".join(common.WORKLOADS), help="comma list of " + ", ".join(common.WORKLOADS)
+    )
     parser.add_argument("--contenders", default=",".join(CONTENDERS), help="comma list of " + ", ".join(CONTENDERS))
     parser.add_argument("--timeout", type=float, default=1200, help="seconds before one run counts as failed")
     parser.add_argument("--json", type=Path, help="also write every number to this file")
@@ -73,30 +77,58 @@ def parse_args() -> argparse.Namespace:
 
 def run_env(cache_home: Path) -> dict:
     """A private cache home per run: JAX (dlrun), Keras and TorchInductor start empty."""
-    return dict(os.environ, XDG_CACHE_HOME=str(cache_home), DLRUN_NO_TFDS="1", KERAS_BACKEND="jax",
-                KERAS_HOME=str(cache_home / "keras"), TORCHINDUCTOR_CACHE_DIR=str(cache_home / "inductor"))
+    return dict(
+        os.environ,
+        XDG_CACHE_HOME=str(cache_home),
+        DLRUN_NO_TFDS="1",
+        KERAS_BACKEND="jax",
+        KERAS_HOME=str(cache_home / "keras"),
+        TORCHINDUCTOR_CACHE_DIR=str(cache_home / "inductor"),
+    )
 
 
 def measure(contender: Contender, workload: str, args, cache_home: Path, tmp: Path) -> dict:
     """One fresh process: wall time from spawn to exit, the 1-minute load before it."""
     stem = tmp / f"{contender.key}-{workload}-{time.monotonic_ns()}"
-    cmd = [sys.executable, str(HERE / contender.script), "--workload", workload, "--epochs", str(args.epochs),
-           "--dataset", args.dataset, "--data-dir", args.data_dir or "", "--json", f"{stem}.json", *contender.args]
+    cmd = [
+        sys.executable,
+        str(HERE / contender.script),
+        "--workload",
+        workload,
+        "--epochs",
+        str(args.epochs),
+        "--dataset",
+        args.dataset,
+        "--data-dir",
+        args.data_dir or "",
+        "--json",
+        f"{stem}.json",
+        *contender.args,
+    ]
     load1 = wait_for_quiet(args.quiet_load, args.quiet_wait)
     cpu_before = _children_cpu_s()
     start = time.perf_counter()
     with open(f"{stem}.log", "w") as log:
         try:
-            rc = subprocess.run(cmd, env=run_env(cache_home), stdout=log, stderr=subprocess.STDOUT,
-                                timeout=args.timeout).returncode
+            rc = subprocess.run(
+                cmd, env=run_env(cache_home), stdout=log, stderr=subprocess.STDOUT, timeout=args.timeout
+            ).returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
     wall = time.perf_counter() - start
     cpu = _children_cpu_s() - cpu_before
     result = _read_result(Path(f"{stem}.json"), Path(f"{stem}.log"), rc, args.timeout)
     cache_files = sum(1 for p in (cache_home / "dlrun").rglob("*") if p.is_file())
-    return {**result, "key": contender.key, "label": contender.label, "workload": workload,
-            "wall_s": wall, "cpu_s": cpu, "load1": load1, "dlrun_cache_files": cache_files}
+    return {
+        **result,
+        "key": contender.key,
+        "label": contender.label,
+        "workload": workload,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "load1": load1,
+        "dlrun_cache_files": cache_files,
+    }
 
 
 def _children_cpu_s() -> float:

@@ -19,7 +19,7 @@ import numpy as np
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # the Debian package dataset-fashion-mnist
 TRAIN_SIZE = 10_000
 BATCH = 100
-# dlrun's runner trains on a fixed random subset (dlrun.core.trainer.SUBSET_SEED); every contender
+# dlrun's runner trains on a fixed random subset (dlrun.core.task.SUBSET_SEED); every contender
 # takes the same 10,000 images so that accuracies are comparable.
 SUBSET_SEED = 0
 
@@ -61,7 +61,9 @@ COMPARE = (
 )
 WORKLOADS = {
     "relu3": Workload("relu3", "single", (RELU_3,), (0,)),
-    "sigmoid3": Workload("sigmoid3", "single", (Variant("mnist-sigmoid-3layer", (500, 500), "sigmoid", "sgd", 0.1),), (0,)),
+    "sigmoid3": Workload(
+        "sigmoid3", "single", (Variant("mnist-sigmoid-3layer", (500, 500), "sigmoid", "sgd", 0.1),), (0,)
+    ),
     "relu9": Workload("relu9", "single", (Variant("mnist-relu-9layer", (500,) * 8, "relu", "sgd", 0.1),), (0,)),
     "compare": Workload("compare", "compare", COMPARE, (0, 1, 2)),
 }
@@ -93,8 +95,13 @@ def load_data(dataset: str, data_dir: str | None) -> Data:
     images = load_images(dataset, data_dir or None)
     idx = np.random.default_rng(SUBSET_SEED).permutation(len(images.y_train))[:TRAIN_SIZE]
     flat = lambda x: x.reshape(len(x), -1).astype(np.float32) / 255.0  # noqa: E731
-    return Data(flat(images.x_train[idx]), images.y_train[idx].astype(np.int64),
-                flat(images.x_test), images.y_test.astype(np.int64), images.source)
+    return Data(
+        flat(images.x_train[idx]),
+        images.y_train[idx].astype(np.int64),
+        flat(images.x_test),
+        images.y_test.astype(np.int64),
+        images.source,
+    )
 
 
 class Clock:
@@ -125,9 +132,11 @@ class Clock:
         """steady_epoch_s: one epoch of every model of the workload, in steady state."""
         complete = bool(self.epochs) and all(n == epochs for n in self.epochs.values())
         return {
-            "train_s": time.perf_counter() - self.begin, "first_s": self.first_s,
+            "train_s": time.perf_counter() - self.begin,
+            "first_s": self.first_s,
             "steady_epoch_s": self.steady_s / (epochs - 1) if complete else None,
-            "units": len(self.epochs), "epochs_timed": sorted(set(self.epochs.values())),
+            "units": len(self.epochs),
+            "epochs_timed": sorted(set(self.epochs.values())),
         }
 
 
@@ -157,8 +166,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
 
 
-def write_result(args, name: str, trained_on: tuple[int, int, str], clock: Clock, test_accs: list[float],
-                 **extra) -> None:
+def write_result(
+    args, name: str, trained_on: tuple[int, int, str], clock: Clock, test_accs: list[float], **extra
+) -> None:
     """The contender's JSON: timings, throughput, memory and the accuracy it reached.
     `trained_on`: (train size, test size, data source), e.g. `Data.sizes()`."""
     workload = WORKLOADS[args.workload]
@@ -168,13 +178,22 @@ def write_result(args, name: str, trained_on: tuple[int, int, str], clock: Clock
     steady = timing["steady_epoch_s"]
     used = (n_train // BATCH) * BATCH
     result = {
-        "status": "ok", "contender": name, "workload": workload.name, "epochs": args.epochs,
-        "data_source": source, "n_train": n_train, "n_test": n_test,
-        "models": workload.models, **timing,
+        "status": "ok",
+        "contender": name,
+        "workload": workload.name,
+        "epochs": args.epochs,
+        "data_source": source,
+        "n_train": n_train,
+        "n_test": n_test,
+        "models": workload.models,
+        **timing,
         "samples_per_s": workload.models * used / steady if steady else None,
-        "epoch_flops": flops, "flops_per_s": flops / steady if steady else None,
-        "peak_rss_mb": peak_rss_mb(), "test_acc": float(np.mean(test_accs)),
-        "test_accs": [float(a) for a in test_accs], **extra,
+        "epoch_flops": flops,
+        "flops_per_s": flops / steady if steady else None,
+        "peak_rss_mb": peak_rss_mb(),
+        "test_acc": float(np.mean(test_accs)),
+        "test_accs": [float(a) for a in test_accs],
+        **extra,
     }
     args.json.write_text(json.dumps(result, indent=1))
 

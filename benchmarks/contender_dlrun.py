@@ -11,11 +11,11 @@ import json
 import tempfile
 from pathlib import Path
 
+import common
 from rich import progress
 
-import common
 from dlrun import cli
-from dlrun.core.config import get_experiment
+from dlrun.core.registry import get_experiment
 
 
 def observe_epochs(clock: common.Clock) -> None:
@@ -41,9 +41,21 @@ def command_line(workload: common.Workload, args, out: str) -> list[str]:
     seeds = workload.seeds
     assert seeds == tuple(range(seeds[0], seeds[0] + len(seeds))), "dlrun takes consecutive seeds"
     command = "compare" if workload.kind == "compare" else "train"
-    return [command, ",".join(v.dlrun_name for v in workload.variants), "--epochs", str(args.epochs),
-            "--seeds", str(len(seeds)), "--seed", str(seeds[0]), "--dataset", args.dataset,
-            *(["--data-dir", args.data_dir] if args.data_dir else []), "--out", out]
+    return [
+        command,
+        ",".join(v.dlrun_name for v in workload.variants),
+        "--epochs",
+        str(args.epochs),
+        "--seeds",
+        str(len(seeds)),
+        "--seed",
+        str(seeds[0]),
+        "--dataset",
+        args.dataset,
+        *(["--data-dir", args.data_dir] if args.data_dir else []),
+        "--out",
+        out,
+    ]
 
 
 def main() -> None:
@@ -58,10 +70,16 @@ def main() -> None:
         raise RuntimeError(f"dlrun exited with {code}")
     accs = [a for r in record["results"] for a in record["final_per_seed"][r["variant"]].get("test_accuracy", [])]
     data = record["data"]
-    common.write_result(args, "dlrun", (data["train_size"], data["test_size"], data["source"]), clock, accs,
-                        statuses=[r["status"] for r in record["results"]],
-                        compile_s=sum(r["compile_s"] for r in record["results"]),
-                        environment=record.get("environment"))
+    common.write_result(
+        args,
+        "dlrun",
+        (data["train_size"], data["test_size"], data["source"]),
+        clock,
+        accs,
+        statuses=[r["status"] for r in record["results"]],
+        compile_s=sum(r["compile_s"] for r in record["results"]),
+        environment=record.get("environment"),
+    )
     cli.exit_now(0)  # as the `dlrun` command ends
 
 

@@ -2,12 +2,11 @@
 one jitted train step, and a Python loop over mini-batches sliced from NumPy arrays.
 No dlrun code. One jitted step per variant, reused by its seeds."""
 
+import common
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-import common
 
 ACTIVATIONS = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid}
 OPTIMIZERS = {

@@ -6,9 +6,8 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 
-import keras  # noqa: E402
-
 import common  # noqa: E402
+import keras  # noqa: E402
 
 OPTIMIZERS = {
     "sgd": lambda lr: keras.optimizers.SGD(lr),
@@ -32,15 +31,26 @@ def build(variant: common.Variant, seed: int) -> keras.Model:
     keras.utils.set_random_seed(seed)
     hidden = [keras.layers.Dense(h, activation=variant.activation) for h in variant.hidden]  # Glorot uniform
     model = keras.Sequential([keras.Input((784,)), *hidden, keras.layers.Dense(10)])
-    model.compile(optimizer=OPTIMIZERS[variant.optimizer](variant.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=OPTIMIZERS[variant.optimizer](variant.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return model
 
 
 def train_model(variant, seed, data: common.Data, epochs: int, clock: common.Clock) -> float:
     model = build(variant, seed)
-    model.fit(data.x_train, data.y_train, batch_size=common.BATCH, epochs=epochs, shuffle=True, verbose=0,
-              validation_data=(data.x_test, data.y_test), callbacks=[EpochTimer(clock, (variant, seed))])
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=common.BATCH,
+        epochs=epochs,
+        shuffle=True,
+        verbose=0,
+        validation_data=(data.x_test, data.y_test),
+        callbacks=[EpochTimer(clock, (variant, seed))],
+    )
     model.evaluate(data.x_train, data.y_train, batch_size=1000, verbose=0)
     return model.evaluate(data.x_test, data.y_test, batch_size=1000, verbose=0, return_dict=True)["accuracy"]
 
@@ -51,8 +61,9 @@ def main() -> None:
     workload = common.WORKLOADS[args.workload]
     clock = common.Clock()
     accs = [train_model(v, s, data, args.epochs, clock) for v in workload.variants for s in workload.seeds]
-    common.write_result(args, "keras model.fit", data.sizes(), clock, accs,
-                        backend=keras.backend.backend(), version=keras.__version__)
+    common.write_result(
+        args, "keras model.fit", data.sizes(), clock, accs, backend=keras.backend.backend(), version=keras.__version__
+    )
 
 
 if __name__ == "__main__":

@@ -2,11 +2,10 @@
 mini-batch (no DataLoader), one model after another. `--compile` wraps each model in
 `torch.compile` (default mode; the optimizer step stays eager)."""
 
+import common
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-import common
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
@@ -73,7 +72,9 @@ def main() -> None:
             opt = optimizer(variant, list(model.parameters()))
             accs.append(train_model(forward, opt, tensors, args.epochs, seed, clock, (variant, seed)))
     name = "torch.compile" if args.compile else "pytorch eager"
-    common.write_result(args, name, data.sizes(), clock, accs, threads=torch.get_num_threads(), version=torch.__version__)
+    common.write_result(
+        args, name, data.sizes(), clock, accs, threads=torch.get_num_threads(), version=torch.__version__
+    )
 
 
 if __name__ == "__main__":

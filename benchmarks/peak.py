@@ -37,8 +37,12 @@ def main() -> None:
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
     measured = {name: flops_per_s(*shape) for name, shape in SHAPES.items()}
-    result = {"flops_per_s": measured, "peak_flops_per_s": max(measured.values()),
-              "device": str(jax.devices()[0].device_kind), "jax": jax.__version__}
+    result = {
+        "flops_per_s": measured,
+        "peak_flops_per_s": max(measured.values()),
+        "device": str(jax.devices()[0].device_kind),
+        "jax": jax.__version__,
+    }
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)
 

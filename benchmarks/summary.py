@@ -5,10 +5,10 @@ import os
 import platform
 from datetime import datetime
 
+import common
 from rich.markup import escape
 from rich.table import Table
 
-import common
 from dlrun.console import console
 
 KEYS = ("dlrun-cold", "dlrun-cached", "torch", "torch-compile", "keras", "jax")
@@ -68,7 +68,11 @@ def _flop_target(rows, peak: float) -> dict:
             fractions[row["workload"]] = max(fractions.get(row["workload"], 0), row["flops_per_s"] / peak)
     measured = ", ".join(f"{w} {f:.0%}" for w, f in fractions.items()) + f" of {peak / 1e9:.0f} GFLOP/s"
     met = bool(fractions) and min(fractions.values()) >= FLOP_TARGET
-    return {"target": f"dlrun steady-state FLOP/s >= {FLOP_TARGET:.0%} of the matmul peak", "measured": measured, "met": met}
+    return {
+        "target": f"dlrun steady-state FLOP/s >= {FLOP_TARGET:.0%} of the matmul peak",
+        "measured": measured,
+        "met": met,
+    }
 
 
 def targets(rows: list[dict], peak: float) -> list[dict]:
@@ -77,12 +81,26 @@ def targets(rows: list[dict], peak: float) -> list[dict]:
     single = [w for w in workloads if common.WORKLOADS[w].kind == "single"]
     checks = []
     if compare:
-        checks.append(_speedup_target(rows, compare, "torch", "cold", 1.5, "compare: dlrun cold >= 1.5x faster than PyTorch eager"))
-        checks.append(_speedup_target(rows, compare, "torch", "cached", 2.0, "compare: dlrun cached >= 2x faster than PyTorch eager"))
+        checks.append(
+            _speedup_target(
+                rows, compare, "torch", "cold", 1.5, "compare: dlrun cold >= 1.5x faster than PyTorch eager"
+            )
+        )
+        checks.append(
+            _speedup_target(
+                rows, compare, "torch", "cached", 2.0, "compare: dlrun cached >= 2x faster than PyTorch eager"
+            )
+        )
     if single:
-        checks.append(_speedup_target(rows, single, "torch", "cold", 1.3, "single runs: dlrun cold >= 1.3x faster than PyTorch eager"))
+        checks.append(
+            _speedup_target(
+                rows, single, "torch", "cold", 1.3, "single runs: dlrun cold >= 1.3x faster than PyTorch eager"
+            )
+        )
     for peer, name in (("keras", "Keras 3 fit"), ("jax", "the plain JAX loop")):
-        checks.append(_speedup_target(rows, workloads, peer, "cold", 1.0 + 1e-9, f"every workload: dlrun cold faster than {name}"))
+        checks.append(
+            _speedup_target(rows, workloads, peer, "cold", 1.0 + 1e-9, f"every workload: dlrun cold faster than {name}")
+        )
     checks.append(_flop_target(rows, peak))
     return checks
 
@@ -93,9 +111,15 @@ def build(runs: list[dict], machine: dict, args, started: datetime) -> dict:
     data = next((r["data_source"] for r in runs if r.get("data_source")), "?")
     fallback = "" if args.dataset == "fashion_mnist" else f" ({common.FASHION_DIR} missing: MNIST sample fallback)"
     return {
-        "date": started.isoformat(timespec="seconds"), "machine": machine, "epochs": args.epochs,
-        "repeats": args.repeats, "data": data + fallback, "load1_range": [min(loads), max(loads)],
-        "rows": rows, "targets": targets(rows, machine["peak"]["peak_flops_per_s"]), "runs": runs,
+        "date": started.isoformat(timespec="seconds"),
+        "machine": machine,
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "data": data + fallback,
+        "load1_range": [min(loads), max(loads)],
+        "rows": rows,
+        "targets": targets(rows, machine["peak"]["peak_flops_per_s"]),
+        "runs": runs,
     }
 
 
@@ -106,12 +130,25 @@ def _fmt(value, spec: str) -> str:
 def table(report: dict) -> Table:
     m = report["machine"]
     lo, hi = report["load1_range"]
-    caption = (f"{report['date']} · {m['cpu']}, {m['cores']} cores (JAX device: {m['peak']['device']}) · load avg (1 min) {lo:.2f}–{hi:.2f} · "
-               f"data: {report['data']} · {report['epochs']} epochs, fastest of {report['repeats']} · "
-               f"matmul peak {m['peak']['peak_flops_per_s'] / 1e9:.0f} GFLOP/s")
+    caption = (
+        f"{report['date']} · {m['cpu']}, {m['cores']} cores (JAX device: {m['peak']['device']}) · "
+        f"load avg (1 min) {lo:.2f}–{hi:.2f} · "
+        f"data: {report['data']} · {report['epochs']} epochs, fastest of {report['repeats']} · "
+        f"matmul peak {m['peak']['peak_flops_per_s'] / 1e9:.0f} GFLOP/s"
+    )
     t = Table(title="dlrun benchmark (whole-process wall time)", caption=caption, caption_justify="left")
-    for name in ("contender", "workload", "wall s", "CPU s", "compile+1st epoch s", "steady epoch s", "samples/s",
-                 "peak MB", "test acc", "÷ dlrun cold / cached"):
+    for name in (
+        "contender",
+        "workload",
+        "wall s",
+        "CPU s",
+        "compile+1st epoch s",
+        "steady epoch s",
+        "samples/s",
+        "peak MB",
+        "test acc",
+        "÷ dlrun cold / cached",
+    ):
         left = name in ("contender", "workload")
         t.add_column(name, justify="left" if left else "right", no_wrap=left)
     for row in report["rows"]:
@@ -122,10 +159,23 @@ def table(report: dict) -> Table:
 def _cells(row: dict) -> list[str]:
     if row["status"] != "ok":
         return [row["label"], row["workload"], f"failed: {row['error']}", *[""] * 7]
-    ratio = "—" if row["key"].startswith("dlrun") else f"{_fmt(row['ratio_cold'], '.2f')} / {_fmt(row['ratio_cached'], '.2f')}"
-    return [row["label"], row["workload"], f"{row['wall_s']:.1f}", f"{row['cpu_s']:.1f}", _fmt(row["first_s"], ".1f"),
-            _fmt(row["steady_epoch_s"], ".2f"), _fmt(row["samples_per_s"], ",.0f"),
-            f"{row['peak_rss_mb']:,.0f}", f"{row['test_acc']:.3f}", ratio]
+    ratio = (
+        "—"
+        if row["key"].startswith("dlrun")
+        else f"{_fmt(row['ratio_cold'], '.2f')} / {_fmt(row['ratio_cached'], '.2f')}"
+    )
+    return [
+        row["label"],
+        row["workload"],
+        f"{row['wall_s']:.1f}",
+        f"{row['cpu_s']:.1f}",
+        _fmt(row["first_s"], ".1f"),
+        _fmt(row["steady_epoch_s"], ".2f"),
+        _fmt(row["samples_per_s"], ",.0f"),
+        f"{row['peak_rss_mb']:,.0f}",
+        f"{row['test_acc']:.3f}",
+        ratio,
+    ]
 
 
 def markdown(report: dict) -> str:

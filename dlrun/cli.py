@@ -1,5 +1,6 @@
 """The command line: parses options, maps strings to objects, dispatches. Nothing else."""
 
+import contextlib
 import functools
 import json
 import os
@@ -17,7 +18,9 @@ from dlrun.record_format import DIVERGED, INTERRUPTED
 
 app = typer.Typer(
     help="Reproduce the classic deep-learning lessons as named, runnable experiments.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 
 Epochs = Annotated[Optional[int], typer.Option(help="Epochs (default: the experiment's).")]
@@ -39,6 +42,18 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts(enabled: bool):
+    """Within the block SIGTERM raises Terminated, handled like Ctrl-C: finished work is
+    kept and the run marked interrupted."""
+    previous = signal.signal(signal.SIGTERM, _terminate) if enabled else None
+    try:
+        yield
+    finally:
+        if enabled:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def handle_errors(command):
     """A DlrunError becomes one red line and exit 2 (bad input) or 1; any other exception
     one line too, unless DLRUN_DEBUG=1 (or --debug) asks for the traceback."""
@@ -58,7 +73,11 @@ def handle_errors(command):
         except Exception as e:  # noqa: BLE001 - the one place that turns crashes into a line
             if os.environ.get("DLRUN_DEBUG"):
                 raise
-            message = str(e) if isinstance(e, DlrunError) else f"internal error: {type(e).__name__}: {e} (DLRUN_DEBUG=1 shows the traceback)"
+            message = (
+                str(e)
+                if isinstance(e, DlrunError)
+                else f"internal error: {type(e).__name__}: {e} (DLRUN_DEBUG=1 shows the traceback)"
+            )
             error(message)
             raise typer.Exit(2 if isinstance(e, ConfigError) else 1) from None
 
@@ -66,7 +85,9 @@ def handle_errors(command):
 
 
 @app.callback()
-def options(debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (also DLRUN_DEBUG=1).")] = False) -> None:
+def options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks (also DLRUN_DEBUG=1).")] = False,
+) -> None:
     if debug:
         os.environ["DLRUN_DEBUG"] = "1"
 
@@ -85,8 +106,10 @@ def list_(as_json: Json = False) -> None:
 
 @app.command()
 @handle_errors
-def show(name: Annotated[str, typer.Argument(help="An experiment, a compare group, or a run id (or run folder).")],
-         out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs")) -> None:
+def show(
+    name: Annotated[str, typer.Argument(help="An experiment, a compare group, or a run id (or run folder).")],
+    out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs"),
+) -> None:
     """An experiment's or group's resolved configuration, or a saved run's results and verdicts."""
     from dlrun.output import runs
 
@@ -95,41 +118,58 @@ def show(name: Annotated[str, typer.Argument(help="An experiment, a compare grou
 
 @app.command("runs")
 @handle_errors
-def runs_(out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs"),
-          as_json: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list.")] = False) -> None:
+def runs_(
+    out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as a JSON list.")] = False,
+) -> None:
     """The saved runs, newest first: date, lesson, data, best test accuracy, status."""
     from dlrun.output import runs
 
     runs.print_runs(out, as_json)
 
 
-@app.command()
-@handle_errors
-def train(name: str, epochs: Epochs = None, seeds: Seeds = 1, seed: Seed = 0, batch_size: BatchSize = None,
-          lr: Lr = None, train_size: TrainSize = None, data_dir: DataDir = None, out: Out = Path("runs"),
-          dataset: Dataset = None, checkpoint_every: CheckpointEvery = None, resume: Resume = False,
-          resume_from: ResumeFrom = None, as_json: Json = False) -> None:
-    """Train one experiment and print its results next to the lecture's."""
-    _run("train", name, _overrides(epochs, batch_size, lr, train_size, dataset), seeds, seed, data_dir, out,
-         checkpoint_every, _resume_dir(resume, resume_from, out, name), as_json)
+def _training_command(command: str, name_help: str, doc: str):
+    """`train` and `compare`: the same options; only what their first argument names differs."""
+
+    def training_command(
+        name: Annotated[str, typer.Argument(help=name_help)],
+        epochs: Epochs = None,
+        seeds: Seeds = 1,
+        seed: Seed = 0,
+        batch_size: BatchSize = None,
+        lr: Lr = None,
+        train_size: TrainSize = None,
+        data_dir: DataDir = None,
+        out: Out = Path("runs"),
+        dataset: Dataset = None,
+        checkpoint_every: CheckpointEvery = None,
+        resume: Resume = False,
+        resume_from: ResumeFrom = None,
+        as_json: Json = False,
+    ) -> None:
+        overrides = _overrides(epochs, batch_size, lr, train_size, dataset)
+        resume_dir = _resume_dir(resume, resume_from, out, name)
+        _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every, resume_dir, as_json)
+
+    training_command.__doc__ = doc
+    return handle_errors(training_command)
+
+
+TRAIN_DOC = "Train one experiment and print its results next to the lecture's."
+COMPARE_DOC = "Run every variant of a lesson and print one comparison table with a verdict."
+app.command("train")(_training_command("train", "An experiment (see `dlrun list`).", TRAIN_DOC))
+app.command("compare")(_training_command("compare", "A compare group, or experiments as a list A,B,C.", COMPARE_DOC))
 
 
 @app.command()
 @handle_errors
-def compare(group: str, epochs: Epochs = None, seeds: Seeds = 1, seed: Seed = 0, batch_size: BatchSize = None,
-            lr: Lr = None, train_size: TrainSize = None, data_dir: DataDir = None, out: Out = Path("runs"),
-            dataset: Dataset = None, checkpoint_every: CheckpointEvery = None, resume: Resume = False,
-            resume_from: ResumeFrom = None, as_json: Json = False) -> None:
-    """Run every variant of a lesson and print one comparison table with a verdict."""
-    _run("compare", group, _overrides(epochs, batch_size, lr, train_size, dataset), seeds, seed, data_dir, out,
-         checkpoint_every, _resume_dir(resume, resume_from, out, group), as_json)
-
-
-@app.command()
-@handle_errors
-def report(runs: Annotated[Optional[list[Path]], typer.Argument(
-               help="Run folders, record files, or folders of runs (default: every run under runs/).")] = None,
-           out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and the pictures.")] = Path("reports")) -> None:
+def report(
+    runs: Annotated[
+        Optional[list[Path]],
+        typer.Argument(help="Run folders, record files, or folders of runs (default: every run under runs/)."),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for report.md, report.html and the pictures.")] = Path("reports"),
+) -> None:
     """Build a Markdown and a self-contained HTML report (tables, verdicts, curves) from saved runs."""
     from dlrun.output.report import write_report
 
@@ -178,9 +218,8 @@ def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every,
         else:
             seed_list = tuple(range(seed, seed + seeds))
             request = build_request(command, name, overrides, seed_list, data_dir, out, checkpoint_every)
-        if not multi_host():  # else JAX's preemption service hears it (dlrun.core.devices.StopAgreement)
-            signal.signal(signal.SIGTERM, _terminate)
-        record = runner.run(request)
+        with _sigterm_interrupts(not multi_host()):  # multi-host: JAX's preemption service hears it
+            record = runner.run(request)
         if jax.process_index() == 0:  # process 0 prints and writes (dlrun.run.runner)
             _print_results(record, multi_host())
             save_curves(record, Path(record["run_dir"]))  # after the table: drawing takes a moment

@@ -1,10 +1,14 @@
-"""Files in a run folder: JSON written atomically, so a reader (or a resume) never sees
-half a record or half a checkpoint marker."""
+"""Files in a run folder: written atomically, so a reader (or a resume) never sees half a
+record or half a checkpoint, and a Ctrl-C or SIGTERM that arrives during a write takes
+effect once the write is done (`stop_after_writing`)."""
 
+import contextlib
 import json
 import math
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 from dlrun.errors import DlrunError
@@ -21,9 +25,39 @@ def finite_or_none(value):
     return value
 
 
+@contextlib.contextmanager
+def stop_after_writing():
+    """Within the block, Ctrl-C and SIGTERM are held back; when it ends, the first one that
+    arrived acts as it would have (KeyboardInterrupt, dlrun's Terminated). A write takes
+    milliseconds, so the stop stays prompt, and no temporary file is left behind. Signals
+    whose handler is not Python's (JAX's preemption notifier in a multi-host run: it stops
+    at an epoch boundary anyway) are left alone, and so is every thread but the main one,
+    where Python runs its signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: h for s, h in handlers.items() if callable(h)}
+    arrived: list[int] = []
+    for signum in handlers:
+        signal.signal(signum, lambda number, frame: arrived.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        if arrived:
+            handlers[arrived[0]](arrived[0], None)
+
+
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a
     file. Values that JSON cannot hold (NaN, infinity) are written as null."""
+    with stop_after_writing():
+        _write_json(path, payload)
+
+
+def _write_json(path: Path, payload: dict) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:

@@ -31,7 +31,9 @@ MESNIL_2015_F1 = 0.95  # slot F1 of RNN/LSTM taggers on ATIS, as the lecture quo
 CLIPPED_ADAM_5 = Optimizer(CLIPPED_ADAM, 1e-2, extra=(("max_norm", 5.0),))
 
 _BASE = Experiment(
-    name="atis-base", description="", reference=MESNIL_2015_F1,
+    name="atis-base",
+    description="",
+    reference=MESNIL_2015_F1,
     model=RecurrentConfig(Cell.LSTM),
     loss=MASKED_CROSS_ENTROPY,
     optimizer=CLIPPED_ADAM_5,  # clipping on for every tagger; it matters for the RNNs
@@ -43,33 +45,61 @@ _BASE = Experiment(
     batch_size=32,
     epochs=5,
 )
-FEEDFORWARD = register(replace(
-    _BASE, name="atis-feedforward", reference=None,
-    description="window of one word: embedding -> 100 tanh -> tags; no memory",
-    model=FeedForwardConfig(),
-))
-ELMAN = register(replace(
-    _BASE, name="atis-elman", description="Elman RNN tagger (tanh, 100 units)",
-    model=RecurrentConfig(Cell.ELMAN),
-))
-LSTM = register(replace(
-    _BASE, name="atis-lstm", description="LSTM tagger (100-d embeddings, 100 units), Adam clipped to norm 5",
-))
-GRU = register(replace(
-    _BASE, name="atis-gru", description="GRU tagger (100 units): a simpler gated memory than the LSTM",
-    model=RecurrentConfig(Cell.GRU),
-))
-BILSTM = register(replace(
-    _BASE, name="atis-bilstm", description="bidirectional LSTM (100 units each way): also reads the words after a slot",
-    model=RecurrentConfig(Cell.LSTM, bidirectional=True),
-))
+FEEDFORWARD = register(
+    replace(
+        _BASE,
+        name="atis-feedforward",
+        reference=None,
+        description="window of one word: embedding -> 100 tanh -> tags; no memory",
+        model=FeedForwardConfig(),
+    )
+)
+ELMAN = register(
+    replace(
+        _BASE,
+        name="atis-elman",
+        description="Elman RNN tagger (tanh, 100 units)",
+        model=RecurrentConfig(Cell.ELMAN),
+    )
+)
+LSTM = register(
+    replace(
+        _BASE,
+        name="atis-lstm",
+        description="LSTM tagger (100-d embeddings, 100 units), Adam clipped to norm 5",
+    )
+)
+GRU = register(
+    replace(
+        _BASE,
+        name="atis-gru",
+        description="GRU tagger (100 units): a simpler gated memory than the LSTM",
+        model=RecurrentConfig(Cell.GRU),
+    )
+)
+BILSTM = register(
+    replace(
+        _BASE,
+        name="atis-bilstm",
+        description="bidirectional LSTM (100 units each way): also reads the words after a slot",
+        model=RecurrentConfig(Cell.LSTM, bidirectional=True),
+    )
+)
 
-register_group(Group(
-    "slot-filling", "feed-forward vs recurrent taggers on ATIS slot filling (entity F1)",
-    (FEEDFORWARD.name, ELMAN.name, LSTM.name, GRU.name, BILSTM.name),
-    (
-        Claim(BILSTM.name, FEEDFORWARD.name, 0.1, metric="test_f1",
-              text="bidirectional LSTM beats feed-forward slot F1 by more than 0.1"),
-        Claim(LSTM.name, FEEDFORWARD.name, 0.0, metric="test_f1", text="LSTM beats feed-forward slot F1"),
-    ),
-))
+register_group(
+    Group(
+        "slot-filling",
+        "feed-forward vs recurrent taggers on ATIS slot filling (entity F1)",
+        (FEEDFORWARD.name, ELMAN.name, LSTM.name, GRU.name, BILSTM.name),
+        (
+            Claim(
+                BILSTM.name,
+                FEEDFORWARD.name,
+                0.1,
+                metric="test_f1",
+                text="bidirectional LSTM beats feed-forward slot F1 by more than 0.1",
+            ),
+            Claim(LSTM.name, FEEDFORWARD.name, 0.0, metric="test_f1", text="LSTM beats feed-forward slot F1"),
+        ),
+    )
+)

@@ -44,67 +44,112 @@ from dlrun.families.vision.config import CNN_CLASSIFICATION, CNNConfig, fgsm_cla
 
 CNN_EPOCHS = 10  # the CNN is close to its best after 10 epochs of the 4,000-digit sample
 
-CNN = register(Experiment(
-    name="mnist-cnn", reference=None,
-    description="conv 25x3x3, max-pool 2x2, conv 50x3x3, max-pool 2x2, dense 100 ReLU, softmax; Adam",
-    model=CNNConfig(), optimizer=ADAM, task=CNN_CLASSIFICATION, epochs=CNN_EPOCHS,
-    # Convolutions inside a rolled lax.scan are slow on XLA:CPU (jax#12868): one program per
-    # step instead (timings: docs/lessons.md).
-    loop=Loop.STEPS,
-))
-CNN_BATCHNORM = register(replace(
-    CNN, name="mnist-cnn-batchnorm",
-    description="as mnist-cnn with BatchNorm after each convolution (batch statistics in training)",
-    model=replace(CNN.model, batchnorm=True),
-))
+CNN = register(
+    Experiment(
+        name="mnist-cnn",
+        reference=None,
+        description="conv 25x3x3, max-pool 2x2, conv 50x3x3, max-pool 2x2, dense 100 ReLU, softmax; Adam",
+        model=CNNConfig(),
+        optimizer=ADAM,
+        task=CNN_CLASSIFICATION,
+        epochs=CNN_EPOCHS,
+        # Convolutions inside a rolled lax.scan are slow on XLA:CPU (jax#12868): one program per
+        # step instead (timings: docs/lessons.md).
+        loop=Loop.STEPS,
+    )
+)
+CNN_BATCHNORM = register(
+    replace(
+        CNN,
+        name="mnist-cnn-batchnorm",
+        description="as mnist-cnn with BatchNorm after each convolution (batch statistics in training)",
+        model=replace(CNN.model, batchnorm=True),
+    )
+)
 
 # The MLPs of Lecture II, with the parameter count in their table row too.
-MLP_500 = register(replace(
-    RELU_3_ADAM, name="mnist-mlp-500-500", reference=None, epochs=CNN_EPOCHS, task=CNN_CLASSIFICATION,
-    description=f"the lecture's ReLU MLP 784-500-500-10, Adam ({RELU_3_ADAM.model.num_params():,} weights)",
-))
+MLP_500 = register(
+    replace(
+        RELU_3_ADAM,
+        name="mnist-mlp-500-500",
+        reference=None,
+        epochs=CNN_EPOCHS,
+        task=CNN_CLASSIFICATION,
+        description=f"the lecture's ReLU MLP 784-500-500-10, Adam ({RELU_3_ADAM.model.num_params():,} weights)",
+    )
+)
 _SAME_WIDTH = width_for_params(CNN.model.num_params(), depth=2)
-MLP_SAME_PARAMS = register(replace(
-    MLP_500, name="mnist-mlp-same-params",
-    description=f"ReLU MLP with 2 hidden layers of {_SAME_WIDTH}: as many weights as mnist-cnn",
-    model=MLPConfig(hidden=(_SAME_WIDTH, _SAME_WIDTH), activation=Activation.RELU),
-))
+MLP_SAME_PARAMS = register(
+    replace(
+        MLP_500,
+        name="mnist-mlp-same-params",
+        description=f"ReLU MLP with 2 hidden layers of {_SAME_WIDTH}: as many weights as mnist-cnn",
+        model=MLPConfig(hidden=(_SAME_WIDTH, _SAME_WIDTH), activation=Activation.RELU),
+    )
+)
 
-register_group(Group(
-    "cnn-vs-mlp", "a CNN vs MLPs with as many and with 4.7x more weights",
-    (CNN.name, MLP_SAME_PARAMS.name, MLP_500.name),
-    (
-        Claim(CNN.name, MLP_SAME_PARAMS.name, 0.0, text="the CNN beats an MLP with the same number of weights"),
-        Claim(CNN.name, MLP_500.name, -0.01, text="the CNN matches an MLP with 4.7x its weights (within 0.01)"),
-    ),
-))
+register_group(
+    Group(
+        "cnn-vs-mlp",
+        "a CNN vs MLPs with as many and with 4.7x more weights",
+        (CNN.name, MLP_SAME_PARAMS.name, MLP_500.name),
+        (
+            Claim(CNN.name, MLP_SAME_PARAMS.name, 0.0, text="the CNN beats an MLP with the same number of weights"),
+            Claim(CNN.name, MLP_500.name, -0.01, text="the CNN matches an MLP with 4.7x its weights (within 0.01)"),
+        ),
+    )
+)
 # Batch norm's speed shows in the training loss, measured in training mode. The first
 # epoch's test accuracy need not be better: inference uses the running averages, which
 # still trail the batch statistics early on (numbers: docs/lessons.md).
-register_group(Group(
-    "batchnorm", "the CNN with and without batch normalization after each convolution",
-    (CNN.name, CNN_BATCHNORM.name),
-    (
-        Claim(CNN.name, CNN_BATCHNORM.name, 0.0, metric="train_loss",
-              text="batch norm trains faster: a lower training loss after the same epochs"),
-        Claim(CNN_BATCHNORM.name, CNN.name, -0.01, text="batch norm costs no test accuracy (within 0.01)"),
-    ),
-))
+register_group(
+    Group(
+        "batchnorm",
+        "the CNN with and without batch normalization after each convolution",
+        (CNN.name, CNN_BATCHNORM.name),
+        (
+            Claim(
+                CNN.name,
+                CNN_BATCHNORM.name,
+                0.0,
+                metric="train_loss",
+                text="batch norm trains faster: a lower training loss after the same epochs",
+            ),
+            Claim(CNN_BATCHNORM.name, CNN.name, -0.01, text="batch norm costs no test accuracy (within 0.01)"),
+        ),
+    )
+)
 
 # Adversarial examples: trained as above, tested on FGSM images made against the model itself.
 ATTACK = fgsm_classification(epsilon=0.1)
 
-ADVERSARIAL = register(replace(
-    RELU_3_ADAM, name="mnist-adversarial", reference=None, task=ATTACK,
-    description="mnist-relu-3layer-adam tested on FGSM images at epsilon 0.1 made against itself",
-))
-CNN_ADVERSARIAL = register(replace(
-    CNN, name="mnist-cnn-adversarial", task=ATTACK,
-    description="mnist-cnn tested on FGSM images at epsilon 0.1 made against itself",
-))
+ADVERSARIAL = register(
+    replace(
+        RELU_3_ADAM,
+        name="mnist-adversarial",
+        reference=None,
+        task=ATTACK,
+        description="mnist-relu-3layer-adam tested on FGSM images at epsilon 0.1 made against itself",
+    )
+)
+CNN_ADVERSARIAL = register(
+    replace(
+        CNN,
+        name="mnist-cnn-adversarial",
+        task=ATTACK,
+        description="mnist-cnn tested on FGSM images at epsilon 0.1 made against itself",
+    )
+)
 
-register_group(Group(
-    "adversarial", "fast-gradient-sign examples fool a trained MLP and a CNN",
-    (ADVERSARIAL.name, RELU_3_ADAM.name, CNN_ADVERSARIAL.name),
-    (Claim(RELU_3_ADAM.name, ADVERSARIAL.name, 0.3, text="FGSM at epsilon 0.1 drops test accuracy by more than 0.3"),),
-))
+register_group(
+    Group(
+        "adversarial",
+        "fast-gradient-sign examples fool a trained MLP and a CNN",
+        (ADVERSARIAL.name, RELU_3_ADAM.name, CNN_ADVERSARIAL.name),
+        (
+            Claim(
+                RELU_3_ADAM.name, ADVERSARIAL.name, 0.3, text="FGSM at epsilon 0.1 drops test accuracy by more than 0.3"
+            ),
+        ),
+    )
+)

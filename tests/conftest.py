@@ -63,13 +63,19 @@ def images() -> ImageData:
 def tiny_exp() -> Experiment:
     """One hidden layer of 32 ReLUs, SGD 0.1, 400 examples in batches of 50, 3 epochs
     (resolved: its loss is the function itself, as in a run)."""
-    return resolved(Experiment(
-        name="tiny", description="test", reference=None,
-        model=MLPConfig(hidden=(32,), activation=Activation.RELU),
-        task=CLASSIFICATION,
-        optimizer=Optimizer(optax.sgd, 0.1),
-        train_size=400, batch_size=50, epochs=3,
-    ))
+    return resolved(
+        Experiment(
+            name="tiny",
+            description="test",
+            reference=None,
+            model=MLPConfig(hidden=(32,), activation=Activation.RELU),
+            task=CLASSIFICATION,
+            optimizer=Optimizer(optax.sgd, 0.1),
+            train_size=400,
+            batch_size=50,
+            epochs=3,
+        )
+    )
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from helpers import one_hyper, train_one
-
 from dlrun.cli import app
 from dlrun.core.config import Experiment, resolved
 from dlrun.core.engine import make_optimizer
@@ -22,6 +20,7 @@ from dlrun.experiments import basics
 from dlrun.families.basics.pictures import log10_ratio
 from dlrun.families.basics.task import GRAD_NORMS, XOR_X, XOR_Y, model_grad_norms
 from dlrun.families.mlp.config import Activation, MLPConfig
+from helpers import one_hyper, train_one
 
 XOR_PERCEPTRON, SIGMOID_9_GRADS, RELU_9_GRADS = (
     resolved(e) for e in (basics.XOR_PERCEPTRON, basics.SIGMOID_9_GRADS, basics.RELU_9_GRADS)
@@ -117,8 +116,10 @@ def test_sigmoid_first_layer_gets_far_less_gradient_than_relu_at_init():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.uniform(size=(500, 784)), jnp.float32)
     y = jnp.asarray(rng.integers(0, 10, 500), jnp.int32)
-    ratio = {exp.name: log10_ratio(model_grad_norms(exp, exp.model.build(nnx.Rngs(params=0)), x, y))
-             for exp in (SIGMOID_9_GRADS, RELU_9_GRADS)}
+    ratio = {
+        exp.name: log10_ratio(model_grad_norms(exp, exp.model.build(nnx.Rngs(params=0)), x, y))
+        for exp in (SIGMOID_9_GRADS, RELU_9_GRADS)
+    }
     assert ratio[SIGMOID_9_GRADS.name] < -3  # layer 1 gets over 1000x less than layer 9
     assert abs(ratio[RELU_9_GRADS.name]) < 1  # within 10x of layer 9
 
@@ -127,7 +128,11 @@ def test_cli_compare_vanishing_gradient_reports_norms_and_plots(tmp_path):
     record = invoke("compare", "vanishing-gradient", "--epochs", "1", "--train-size", "500", "--out", str(tmp_path))
     by_name = {r["variant"]: r for r in record["results"]}
     for result in by_name.values():
-        for key in ("init_log10_grad_ratio", "trained_log10_grad_ratio", *(f"init_grad_norm_layer_{i}" for i in range(1, 10))):
+        for key in (
+            "init_log10_grad_ratio",
+            "trained_log10_grad_ratio",
+            *(f"init_grad_norm_layer_{i}" for i in range(1, 10)),
+        ):
             assert np.isfinite(result[key]), key
         (png,) = result["pictures"]
         picture = matplotlib.image.imread(Path(png))  # [H, W, 4] floats in [0, 1]

@@ -5,19 +5,19 @@ import math
 
 import pytest
 
-from dlrun.record_format import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
-from dlrun.run.claims import paired_differences, verdict
 from dlrun.core.config import Claim
 from dlrun.core.trainer import VariantResult
-from dlrun.record_format import DIVERGED, INTERRUPTED, OK
+from dlrun.record_format import DIVERGED, INCONCLUSIVE, INTERRUPTED, NOT_REPRODUCED, OK, REPRODUCED
+from dlrun.run.claims import paired_differences, verdict
 
 CLAIM = Claim("good", "bad", margin=0.3, text="good beats bad by more than 0.3")
 
 
 def results(good: list[float], bad: list[float], *, good_status=OK, bad_status=OK, metric="test_accuracy"):
     def make(name, values, status):
-        return VariantResult(name, None, list(range(len(values))), status=status, epochs=1,
-                             final={metric: values} if values else {})
+        return VariantResult(
+            name, None, list(range(len(values))), status=status, epochs=1, final={metric: values} if values else {}
+        )
 
     return {"good": make("good", good, good_status), "bad": make("bad", bad, bad_status)}
 
@@ -159,8 +159,10 @@ def test_diverged_variant_reports_no_mean_rather_than_nan():
 THRESHOLD = Claim("good", None, margin=7.5, metric="classes", text="good covers at least 8 classes")
 
 
-@pytest.mark.parametrize("values, expected", [([10.0], REPRODUCED), ([7.0], NOT_REPRODUCED),
-                                              ([10.0, 9.0, 10.0], REPRODUCED), ([9.0, 6.0, 8.0], INCONCLUSIVE)])
+@pytest.mark.parametrize(
+    "values, expected",
+    [([10.0], REPRODUCED), ([7.0], NOT_REPRODUCED), ([10.0, 9.0, 10.0], REPRODUCED), ([9.0, 6.0, 8.0], INCONCLUSIVE)],
+)
 def test_a_claim_without_worse_variant_compares_the_metric_with_the_margin(values, expected):
     outcome, evidence = verdict(THRESHOLD, results(values, [], metric="classes"))
     assert outcome == expected

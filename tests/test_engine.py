@@ -13,8 +13,6 @@ import optax
 import pytest
 from flax import nnx
 
-from helpers import init_params, initial_states, one_hyper, train_one
-
 from dlrun.core import engine
 from dlrun.core.compiler import Compiler
 from dlrun.core.config import EarlyStopping, Optimizer
@@ -25,6 +23,7 @@ from dlrun.families.mlp import task as tasks
 from dlrun.families.mlp.config import Activation, MLPConfig, width_for_params
 from dlrun.families.mlp.models import ACTIVATIONS, dropout
 from dlrun.record_format import DIVERGED, OK
+from helpers import init_params, initial_states, one_hyper, train_one
 
 SIGMOID, RELU, MAXOUT = Activation.SIGMOID, Activation.RELU, Activation.MAXOUT
 
@@ -54,8 +53,7 @@ def test_maxout_layers_are_pieces_times_wider_but_feed_forward_their_unit_count(
 
 
 def test_maxout_takes_the_max_over_consecutive_pieces():
-    x = jnp.array([[1.0, 5.0, -2.0, -3.0, 0.0, 0.5],
-                   [-1.0, -4.0, 7.0, 7.5, 2.0, -2.0]])  # 3 units x 2 pieces
+    x = jnp.array([[1.0, 5.0, -2.0, -3.0, 0.0, 0.5], [-1.0, -4.0, 7.0, 7.5, 2.0, -2.0]])  # 3 units x 2 pieces
     np.testing.assert_array_equal(np.asarray(ACTIVATIONS[MAXOUT](x)), [[5.0, -2.0, 0.5], [-1.0, 7.5, 2.0]])
 
 
@@ -228,8 +226,9 @@ def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_
     for batched, alone in ((fast_batched, base_runs["pair"]), (slow_batched, slow_alone)):
         for key, values in alone.final.items():
             assert batched.final[key] == pytest.approx(values, abs=1e-5), key
-        np.testing.assert_allclose([h["train_loss"] for h in batched.history],
-                                   [h["train_loss"] for h in alone.history], atol=1e-5)
+        np.testing.assert_allclose(
+            [h["train_loss"] for h in batched.history], [h["train_loss"] for h in alone.history], atol=1e-5
+        )
     for slow_loss, fast_loss in zip(slow_batched.final["train_loss"], fast_batched.final["train_loss"], strict=True):
         assert slow_loss > fast_loss  # each variant trained with its own rate
 
@@ -317,8 +316,9 @@ def test_absurd_learning_rate_is_reported_as_diverged(tiny, images):
 
 
 def test_exploding_but_finite_loss_is_reported_as_diverged(tiny, images):
-    result = train_one(tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID),
-                        optimizer=Optimizer(optax.sgd, 1e6)), images, [0])
+    result = train_one(
+        tiny(model=MLPConfig(hidden=(32,), activation=SIGMOID), optimizer=Optimizer(optax.sgd, 1e6)), images, [0]
+    )
     assert max(h["train_loss"][0] for h in result.history) > 1e4  # it did blow up
     assert result.status == DIVERGED
 
@@ -345,8 +345,7 @@ def test_early_stopping_stops_when_patience_is_spent_and_keeps_the_best_weights(
 
 
 def _kernel_norm(params) -> float:
-    return math.sqrt(sum(float(jnp.sum(p[...] ** 2)) for path, p in nnx.to_flat_state(params)
-                         if path[-1] == "kernel"))
+    return math.sqrt(sum(float(jnp.sum(p[...] ** 2)) for path, p in nnx.to_flat_state(params) if path[-1] == "kernel"))
 
 
 def _zero_gradient_loss(logits, labels):
@@ -359,8 +358,12 @@ def test_weight_decay_shrinks_weights_by_the_hand_computed_factor(tiny, images, 
     weight by (1 - lr_t * wd) per step: 8 steps per epoch (400 / 50), 2 epochs, and
     lr_t = 0.1 / sqrt(1 + epoch) when the learning rate decays."""
     lr, epochs, steps = 0.1, 2, 8
-    exp = tiny(loss=_zero_gradient_loss, weight_decay=weight_decay, epochs=epochs,
-               optimizer=Optimizer(optax.sgd, lr, lr_decay=1.0 if decay_lr else 0.0))
+    exp = tiny(
+        loss=_zero_gradient_loss,
+        weight_decay=weight_decay,
+        epochs=epochs,
+        optimizer=Optimizer(optax.sgd, lr, lr_decay=1.0 if decay_lr else 0.0),
+    )
     result = train_one(exp, images, [0])
     factor = 1.0
     for epoch in range(epochs):
@@ -410,14 +413,17 @@ def test_test_noise_is_the_same_noisy_test_set_every_run(tiny, images):
 # --------------------------------------------------------------------------- bad settings
 
 
-@pytest.mark.parametrize("changes, message", [
-    (dict(batch_size=401), "larger than the 400 training examples"),
-    (dict(batch_size=0), "batch size"),
-    (dict(epochs=0), "epochs"),
-    (dict(optimizer=Optimizer(optax.sgd, 0.0)), "learning rate"),
-    (dict(optimizer=Optimizer(optax.sgd, -0.1)), "learning rate"),
-    (dict(optimizer=Optimizer(optax.sgd, float("nan"))), "learning rate"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(batch_size=401), "larger than the 400 training examples"),
+        (dict(batch_size=0), "batch size"),
+        (dict(epochs=0), "epochs"),
+        (dict(optimizer=Optimizer(optax.sgd, 0.0)), "learning rate"),
+        (dict(optimizer=Optimizer(optax.sgd, -0.1)), "learning rate"),
+        (dict(optimizer=Optimizer(optax.sgd, float("nan"))), "learning rate"),
+    ],
+)
 def test_bad_settings_raise_config_error_before_training(tiny, images, changes, message):
     seen = []
     with pytest.raises(ConfigError, match=message):

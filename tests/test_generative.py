@@ -20,14 +20,13 @@ import pytest
 from flax import nnx
 from typer.testing import CliRunner
 
-from helpers import init_params, one_hyper
-
 from dlrun.cli import app
 from dlrun.core.config import resolved
 from dlrun.core.registry import get_experiment
 from dlrun.families.generative.config import GANConfig, VAEConfig
 from dlrun.families.generative.gan import Step, discriminator_step, generator_step, split_gan
 from dlrun.families.generative.task import bernoulli_log_likelihood, binarize, elbo_terms, gaussian_kl, reparameterize
+from helpers import init_params, one_hyper
 
 # --------------------------------------------------------------------------- one real short run
 
@@ -94,8 +93,15 @@ def test_pictures_exist_and_are_not_blank(record):
     from matplotlib.image import imread
 
     pictures = {p.rsplit("/", 1)[-1]: p for r in record["results"] for p in r["pictures"]}
-    expected = {"mnist-autoencoder-reconstructions.png", "mnist-vae-reconstructions.png", "mnist-vae-samples.png",
-                "mnist-vae-2d-latent.png", "mnist-vae-2d-manifold.png", "mnist-gan-samples.png", "mnist-gan-progress.png"}
+    expected = {
+        "mnist-autoencoder-reconstructions.png",
+        "mnist-vae-reconstructions.png",
+        "mnist-vae-samples.png",
+        "mnist-vae-2d-latent.png",
+        "mnist-vae-2d-manifold.png",
+        "mnist-gan-samples.png",
+        "mnist-gan-progress.png",
+    }
     assert expected <= set(pictures), sorted(pictures)
     for name in expected:
         pixels = imread(pictures[name])  # [H, W, 4] floats
@@ -115,7 +121,9 @@ def test_gaussian_kl_matches_the_closed_form_by_hand():
 def test_bernoulli_log_likelihood_matches_hand_values_and_stays_finite():
     # p = sigmoid(0) = 1/2 for a 1-pixel, p = sigmoid(ln 3) = 3/4 for a 0-pixel: ln(1/2) + ln(1/4).
     logits, x = jnp.array([[0.0, math.log(3.0)]]), jnp.array([[1.0, 0.0]])
-    np.testing.assert_allclose(np.asarray(bernoulli_log_likelihood(logits, x)), [math.log(0.5) + math.log(0.25)], rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(bernoulli_log_likelihood(logits, x)), [math.log(0.5) + math.log(0.25)], rtol=1e-6
+    )
     # A confident wrong pixel costs its logit (p = sigmoid(100) rounds to 1 in float32).
     np.testing.assert_allclose(np.asarray(bernoulli_log_likelihood(jnp.array([[100.0]]), jnp.array([[0.0]]))), [-100.0])
 
@@ -135,7 +143,8 @@ def test_reparameterisation_has_the_posterior_mean_and_variance_and_passes_gradi
     np.testing.assert_allclose(z.var(axis=0), [0.25, 9.0], rtol=0.02)
     # dz/dmu = 1 and dz/dlogvar = eps * sigma / 2 for each sample.
     g_mu, g_logvar = jax.grad(lambda m, v: reparameterize(jax.random.key(1), m, v).sum(), argnums=(0, 1))(
-        jnp.zeros(3), jnp.zeros(3))
+        jnp.zeros(3), jnp.zeros(3)
+    )
     eps = reparameterize(jax.random.key(1), jnp.zeros(3), jnp.zeros(3))
     np.testing.assert_allclose(np.asarray(g_mu), 1.0)
     np.testing.assert_allclose(np.asarray(g_logvar), np.asarray(eps) / 2, rtol=1e-6)
@@ -166,7 +175,11 @@ def test_vae_elbo_is_reconstruction_plus_kl_of_the_model():
 def gan_step() -> dict:
     """One GAN step of a tiny GAN through the task's `update`, and the same two phases by
     hand with the keys the step draws its noise from, in one compiled program."""
-    exp = resolved(replace(get_experiment("mnist-gan"), model=GANConfig(latent=4, g_hidden=(8,), d_hidden=(8,), snapshot_steps=(0, 5))))
+    exp = resolved(
+        replace(
+            get_experiment("mnist-gan"), model=GANConfig(latent=4, g_hidden=(8,), d_hidden=(8,), snapshot_steps=(0, 5))
+        )
+    )
     graphdef, params, rest = nnx.split(exp.model.build(nnx.Rngs(params=0)), nnx.Param, ...)
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-2, b1=0.5)
     opt_state = exp.task.set_learning_rate(exp.task.init_optimizer(tx, params), jnp.float32(1e-3))
@@ -175,14 +188,23 @@ def gan_step() -> dict:
 
     @jax.jit
     def run(params, rest, opt_state):
-        new, new_rest, new_state, metrics = exp.task.update(exp, graphdef, tx, params, rest, opt_state, batch, hyper, key)
+        new, new_rest, new_state, metrics = exp.task.update(
+            exp, graphdef, tx, params, rest, opt_state, batch, hyper, key
+        )
         d_key, g_key = jax.random.split(key)
         (g, d), step, real = split_gan(params), Step(graphdef, tx, rest, hyper.weight_decay), batch[0] * 2 - 1
         d_phase = discriminator_step(step, g, d, opt_state[1], real, jax.random.normal(d_key, (6, 4)))
         g_phase = generator_step(step, g, d_phase[0], opt_state[0], jax.random.normal(g_key, (6, 4)))
         first = nnx.merge(graphdef, params, rest).generate(nnx.merge(graphdef, params, rest).fixed_noise())
-        return dict(new=new, new_rest=new_rest, new_state=new_state, metrics=metrics, d_phase=d_phase,
-                    g_phase=g_phase, first_images=first)
+        return dict(
+            new=new,
+            new_rest=new_rest,
+            new_state=new_state,
+            metrics=metrics,
+            d_phase=d_phase,
+            g_phase=g_phase,
+            first_images=first,
+        )
 
     return run(params, rest, opt_state) | dict(params=params, opt_state=opt_state, graphdef=graphdef)
 
@@ -228,11 +250,14 @@ def test_the_judges_recognise_real_digits_and_reject_noise_and_an_untrained_gene
     exp = resolved(replace(GAN, train_size=2000))
     data = exp.task.place(exp, exp.task.load(exp, None)[0])
     judges, accuracy = trained_judges(replace(JUDGE, epochs=5), data)
-    accepted = {name: judged_digits(judges, x)[0].mean() for name, x in [
-        ("real", np.asarray(data.eval[0])),  # [1000, 784] in [0, 1]
-        ("noise", np.random.default_rng(0).uniform(size=(1000, 784)).astype(np.float32)),
-        ("untrained", samples(nnx.merge(*init_params(GAN, 0)), 1000)),
-    ]}
+    accepted = {
+        name: judged_digits(judges, x)[0].mean()
+        for name, x in [
+            ("real", np.asarray(data.eval[0])),  # [1000, 784] in [0, 1]
+            ("noise", np.random.default_rng(0).uniform(size=(1000, 784)).astype(np.float32)),
+            ("untrained", samples(nnx.merge(*init_params(GAN, 0)), 1000)),
+        ]
+    }
     assert len(judges) == 3 and accuracy > 0.8
     assert accepted["real"] > 0.5 and accepted["noise"] < 0.02 and accepted["untrained"] < 0.02, accepted
 

@@ -14,8 +14,8 @@ import pytest
 from matplotlib.image import imread, imsave
 from typer.testing import CliRunner
 
-from dlrun.output import plots
 from dlrun.cli import app
+from dlrun.output import plots
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -146,8 +146,12 @@ def test_runs_json_is_for_scripts(losses_run):
     (run,) = json.loads(result.stdout)
     best = max(record["results"], key=lambda r: r["test_accuracy"])
     assert run["run_id"] == run_dir.name and run["status"] == "ok"
-    assert run["headline"] == {"metric": "test_accuracy", "label": "test acc",
-                               "value": best["test_accuracy"], "variant": best["variant"]}
+    assert run["headline"] == {
+        "metric": "test_accuracy",
+        "label": "test acc",
+        "value": best["test_accuracy"],
+        "variant": best["variant"],
+    }
 
 
 @pytest.mark.parametrize("how", ["run id", "path"])
@@ -193,22 +197,47 @@ def make_record(name: str, started: float, results: list[dict], claims=(), epoch
     and reference, and a history that climbs towards it (NaN after a divergence)."""
     history = {}
     for r in results:
-        accuracy = [None if r["status"] == "diverged" and e >= 2 else r["acc"] * (e + 1) / epochs for e in range(epochs)]
+        accuracy = [
+            None if r["status"] == "diverged" and e >= 2 else r["acc"] * (e + 1) / epochs for e in range(epochs)
+        ]
         history[r["variant"]] = [
-            {"train_accuracy": [a, a], "test_accuracy": [a, a and a - 0.01],
-             "train_loss": [None if a is None else 2.3 - 2 * a, math.nan if a is None else 2.2 - 2 * a],
-             "test_loss": [None, None] if a is None else [2.4 - 2 * a] * 2, "best_val_score": [-1.0, -1.0]}
-            for a in accuracy]
+            {
+                "train_accuracy": [a, a],
+                "test_accuracy": [a, a and a - 0.01],
+                "train_loss": [None if a is None else 2.3 - 2 * a, math.nan if a is None else 2.2 - 2 * a],
+                "test_loss": [None, None] if a is None else [2.4 - 2 * a] * 2,
+                "best_val_score": [-1.0, -1.0],
+            }
+            for a in accuracy
+        ]
     return {
-        "command": "compare", "name": name, "run_dir": f"runs/{name}", "started": started, "complete": True,
+        "command": "compare",
+        "name": name,
+        "run_dir": f"runs/{name}",
+        "started": started,
+        "complete": True,
         "data": {"source": "hand-made <test> data", "train_size": 100, "test_size": 50, "sha256": "0", "notice": None},
         "columns": [["test_accuracy", "test acc"], ["train_accuracy", "train acc"], ["test_loss", "test loss"]],
-        "results": [{"variant": r["variant"], "status": r["status"], "reference": r.get("reference"),
-                     "test_accuracy": None if r["status"] == "diverged" else r["acc"], "test_accuracy_std": 0.01,
-                     "train_accuracy": None if r["status"] == "diverged" else r["acc"], "test_loss": 0.5,
-                     "seeds": [0, 1], "epochs": epochs, "wall_s": 1.0, "compile_s": 0.5} for r in results],
-        "claims": [{"claim": {"text": text}, "verdict": verdict, "evidence": f"difference {i}"}
-                   for i, (text, verdict) in enumerate(claims)],
+        "results": [
+            {
+                "variant": r["variant"],
+                "status": r["status"],
+                "reference": r.get("reference"),
+                "test_accuracy": None if r["status"] == "diverged" else r["acc"],
+                "test_accuracy_std": 0.01,
+                "train_accuracy": None if r["status"] == "diverged" else r["acc"],
+                "test_loss": 0.5,
+                "seeds": [0, 1],
+                "epochs": epochs,
+                "wall_s": 1.0,
+                "compile_s": 0.5,
+            }
+            for r in results
+        ],
+        "claims": [
+            {"claim": {"text": text}, "verdict": verdict, "evidence": f"difference {i}"}
+            for i, (text, verdict) in enumerate(claims)
+        ],
         "configs": {r["variant"]: {"description": f"about {r['variant']}"} for r in results},
         "environment": {"jax": "0.0", "device": "cpu", "backend": "cpu"},
         "history": history,
@@ -221,10 +250,15 @@ def save(root, run_id: str, record: dict):
     return root / run_id
 
 
-DIVERGED = make_record("lr", 2_000_000_000.0, [
-    {"variant": "sane-lr", "status": "ok", "acc": 0.9, "reference": 0.96},
-    {"variant": "absurd-lr", "status": "diverged", "acc": 0.3, "reference": None},
-], claims=[("sane beats absurd", "inconclusive")])
+DIVERGED = make_record(
+    "lr",
+    2_000_000_000.0,
+    [
+        {"variant": "sane-lr", "status": "ok", "acc": 0.9, "reference": 0.96},
+        {"variant": "absurd-lr", "status": "diverged", "acc": 0.3, "reference": None},
+    ],
+    claims=[("sane beats absurd", "inconclusive")],
+)
 
 
 def test_a_diverged_history_with_nan_and_null_still_plots(tmp_path):
@@ -241,10 +275,15 @@ def test_saving_curves_into_a_missing_folder_is_a_notice_not_an_error(tmp_path, 
 
 
 def test_html_colours_every_verdict_and_escapes_text(tmp_path):
-    record = make_record("many", 2_000_000_000.0, [
-        {"variant": "a", "status": "ok", "acc": 0.9, "reference": 0.5},
-        {"variant": "b", "status": "ok", "acc": 0.4, "reference": 0.84}],
-        claims=[("a beats b", "reproduced"), ("b beats a", "not reproduced"), ("a ties b", "inconclusive")])
+    record = make_record(
+        "many",
+        2_000_000_000.0,
+        [
+            {"variant": "a", "status": "ok", "acc": 0.9, "reference": 0.5},
+            {"variant": "b", "status": "ok", "acc": 0.4, "reference": 0.84},
+        ],
+        claims=[("a beats b", "reproduced"), ("b beats a", "not reproduced"), ("a ties b", "inconclusive")],
+    )
     save(tmp_path / "runs", "r1", record)
     result = invoke("report", str(tmp_path / "runs"), "--out", str(tmp_path / "out"))
     assert result.exit_code == 0, result.output
@@ -257,9 +296,14 @@ def test_html_colours_every_verdict_and_escapes_text(tmp_path):
 
 
 def test_runs_lists_newest_first_with_a_status_summary(tmp_path):
-    interrupted = make_record("opt", 2_100_000_000.0, [
-        {"variant": "sgd", "status": "ok", "acc": 0.8, "reference": None},
-        {"variant": "adam", "status": "interrupted", "acc": 0.85, "reference": None}])
+    interrupted = make_record(
+        "opt",
+        2_100_000_000.0,
+        [
+            {"variant": "sgd", "status": "ok", "acc": 0.8, "reference": None},
+            {"variant": "adam", "status": "interrupted", "acc": 0.85, "reference": None},
+        ],
+    )
     save(tmp_path, "older-lr", DIVERGED)
     save(tmp_path / "reproduce", "newer-opt", interrupted)
     runs = json.loads(invoke("runs", "--out", str(tmp_path), "--json").stdout)
@@ -283,4 +327,7 @@ def test_matplotlib_is_imported_only_when_drawing():
     import sys
 
     code = "import sys, dlrun.cli, dlrun.output.plots, dlrun.output.runs; print('matplotlib' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

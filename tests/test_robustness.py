@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from dlrun import files
 from dlrun.cli import app
+from dlrun.core import checkpoints
 from dlrun.core import trainer as train_module
 from dlrun.core.config import resolved
 from dlrun.core.registry import get_experiment
@@ -62,13 +63,25 @@ def test_resume_without_an_unfinished_run_is_a_clear_error(tmp_path):
 
 def test_sigterm_keeps_finished_epochs_and_exits_143(tmp_path):
     env = dict(os.environ, DLRUN_NO_TFDS="1", XDG_CACHE_HOME=str(tmp_path / "cache"))
-    args = ["train", "mnist-relu-3layer", "--epochs", "10000", "--train-size", "300", "--batch-size", "100",
-            "--checkpoint-every", "1", "--out", str(tmp_path)]
+    args = [
+        "train",
+        "mnist-relu-3layer",
+        "--epochs",
+        "10000",
+        "--train-size",
+        "300",
+        "--batch-size",
+        "100",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     process = subprocess.Popen(DLRUN + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     while not list(tmp_path.glob("*/checkpoints/*/epoch_*.json")) and time.time() < deadline:
         time.sleep(0.2)  # training is under way once the first checkpoint is complete
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)  # whenever it lands (an epoch, a write), the outcome is the same
     assert process.wait(timeout=60) == 143
     record = json.loads(next(tmp_path.glob("*/record.json")).read_text())
     (result,) = record["results"]
@@ -76,10 +89,74 @@ def test_sigterm_keeps_finished_epochs_and_exits_143(tmp_path):
     assert not list(tmp_path.rglob("*.tmp"))  # nothing half-written
 
 
+class SigtermDuringAWrite:
+    """Sends this process SIGTERM at a chosen point inside a write in the run folder: just
+    before a file named `target` is renamed into place (a record or checkpoint marker), or
+    while orbax writes a checkpoint's state. Deterministic, where a polling loop is not."""
+
+    def __init__(self, monkeypatch, target: str, nth: int = 1):
+        self.target, self.nth, self.seen, self.sent = target, nth, 0, False
+        replace, orbax_alone = os.replace, checkpoints._orbax_alone
+
+        def replace_after_sigterm(src, dst, **kwargs):
+            self._maybe_send(Path(dst).name)
+            return replace(src, dst, **kwargs)
+
+        class OrbaxSentDuringItsWrite:
+            def __init__(inner):
+                inner.real = orbax_alone()
+
+            def save(inner, *args, **kwargs):
+                inner.real.save(*args, **kwargs)
+                self._maybe_send("orbax state")  # orbax's own temporary folder exists now
+
+            def wait_until_finished(inner):
+                inner.real.wait_until_finished()
+
+        monkeypatch.setattr(os, "replace", replace_after_sigterm)
+        monkeypatch.setattr(checkpoints, "_orbax_alone", OrbaxSentDuringItsWrite)
+
+    def _maybe_send(self, name: str) -> None:
+        if not self.sent and name.startswith(self.target):
+            self.seen += 1
+            if self.seen == self.nth:
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    "target, nth",
+    [
+        ("orbax state", 1),  # the first checkpoint's state, while orbax writes it
+        ("epoch_0.json", 1),  # the first checkpoint's marker
+        ("record.json", 2),  # the record rewritten after the first variant
+    ],
+)
+def test_sigterm_during_a_write_completes_the_write_then_stops(tmp_path, monkeypatch, target, nth):
+    hook = SigtermDuringAWrite(monkeypatch, target, nth)
+    names = "mnist-relu-3layer,mnist-relu-3layer-adam"
+    result = run_cli(
+        "compare", names, "--epochs", "3", "--train-size", "300", "--checkpoint-every", "1", "--out", str(tmp_path)
+    )
+    assert hook.sent and result.exit_code == 143, result.output
+    assert not list(tmp_path.rglob("*.tmp")) and not list(tmp_path.rglob("*orbax-checkpoint-tmp*"))
+    (run_dir,) = tmp_path.iterdir()
+    record = json.loads((run_dir / "record.json").read_text())
+    assert not record["complete"]
+    for marker in run_dir.glob("checkpoints/*/epoch_*.json"):  # every checkpoint left is whole
+        assert json.loads(marker.read_text())["epoch"] == 0 and marker.with_suffix("").is_dir()
+    monkeypatch.undo()
+    resumed = run_cli("compare", names, "--resume", "--out", str(tmp_path), "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["status"] for r in json.loads(resumed.stdout)["results"]] == ["ok", "ok"]
+
+
 def test_unwritable_out_is_a_one_line_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    result = run_cli("train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(blocker / "runs"))
+    result = run_cli(
+        "train", "mnist-relu-3layer", "--epochs", "1", "--train-size", "200", "--out", str(blocker / "runs")
+    )
     assert result.exit_code == 1
     assert "cannot create the run folder" in result.output and "Traceback" not in result.output
 
@@ -138,10 +215,13 @@ def _dlrun_json(args: list[str], env: dict) -> dict:
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("name, train_size", [
-    ("mnist-relu-3layer-noisy-dropout", "800"),  # Loop.SCAN, with dropout keys
-    ("mnist-cnn", "400"),  # Loop.STEPS: start, step and finish compiled apart
-])
+@pytest.mark.parametrize(
+    "name, train_size",
+    [
+        ("mnist-relu-3layer-noisy-dropout", "800"),  # Loop.SCAN, with dropout keys
+        ("mnist-cnn", "400"),  # Loop.STEPS: start, step and finish compiled apart
+    ],
+)
 def test_four_devices_match_the_single_device_run(tmp_path, name, train_size):
     args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "2", "--out", str(tmp_path)]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
@@ -172,15 +252,36 @@ def _free_port() -> int:
 
 def _start_two_processes(args: list[str], env: dict) -> list[subprocess.Popen]:
     hosts = dict(DLRUN_COORDINATOR=f"localhost:{_free_port()}", DLRUN_NUM_PROCESSES="2")
-    return [subprocess.Popen(DLRUN + args, env=env | hosts | {"DLRUN_PROCESS_ID": str(i)}, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in (0, 1)]
+    return [
+        subprocess.Popen(
+            DLRUN + args,
+            env=env | hosts | {"DLRUN_PROCESS_ID": str(i)},
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in (0, 1)
+    ]
 
 
 def test_two_processes_train_as_one_multi_host_run(tmp_path):
     """jax.distributed over two local processes (Gloo): the mesh spans both processes'
     devices, the numbers match one process, and process 0 alone prints and writes."""
-    args = ["train", "mnist-relu-3layer", "--epochs", "2", "--train-size", "600", "--seeds", "2",
-            "--checkpoint-every", "1", "--out", str(tmp_path / "runs"), "--json"]
+    args = [
+        "train",
+        "mnist-relu-3layer",
+        "--epochs",
+        "2",
+        "--train-size",
+        "600",
+        "--seeds",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(tmp_path / "runs"),
+        "--json",
+    ]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
     one = _dlrun_json(args[:-3] + ["--out", str(tmp_path / "one")], env)
     processes = _start_two_processes(args, env)
@@ -204,8 +305,20 @@ def test_sigterm_to_one_process_stops_every_process_after_the_same_epoch(tmp_pat
     epoch they agree on (no process is left waiting in a collective), process 0 checkpoints
     that epoch, and resuming on both continues from it to the end."""
     runs, env = tmp_path / "runs", dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
-    args = ["train", "mnist-relu-3layer", "--epochs", "60", "--train-size", "300", "--seeds", "2",
-            "--checkpoint-every", "1", "--out", str(runs)]
+    args = [
+        "train",
+        "mnist-relu-3layer",
+        "--epochs",
+        "60",
+        "--train-size",
+        "300",
+        "--seeds",
+        "2",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        str(runs),
+    ]
     processes = _start_two_processes(args, env)
     deadline = time.time() + 120
     while not list(runs.glob("*/checkpoints/*/epoch_*.json")) and time.time() < deadline:

@@ -6,15 +6,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from flax import nnx
 from typer.testing import CliRunner
-
-from helpers import one_hyper, train_one
 
 from dlrun.cli import app
 from dlrun.core import registry
@@ -22,10 +18,11 @@ from dlrun.core.config import resolved
 from dlrun.core.engine import make_optimizer
 from dlrun.core.task import TaskData
 from dlrun.data import text
-from dlrun.data.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, pad, parse_atis_line
+from dlrun.data.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, parse_atis_line
 from dlrun.errors import DataError
 from dlrun.families.sequence.config import Cell, FeedForwardConfig, RecurrentConfig
 from dlrun.families.sequence.task import SLOT_FILLING, entity_scores, tag_names
+from helpers import one_hyper, train_one
 
 
 def get_experiment(name: str):
@@ -61,8 +58,10 @@ def write_atis(folder: Path, n: int, test: int = 0) -> Path:
 
 
 def test_atis_line_drops_bos_eos_and_takes_the_intent():
-    line = ("BOS flights from new york to boston EOS\t O O O "  # the real file has a space after the tab
-            "B-fromloc.city_name I-fromloc.city_name O B-toloc.city_name atis_flight")
+    line = (
+        "BOS flights from new york to boston EOS\t O O O "  # the real file has a space after the tab
+        "B-fromloc.city_name I-fromloc.city_name O B-toloc.city_name atis_flight"
+    )
     s = parse_atis_line(line, "f", 1)
     assert s.words == ("flights", "from", "new", "york", "to", "boston")
     assert s.tags == ("O", "O", "B-fromloc.city_name", "I-fromloc.city_name", "O", "B-toloc.city_name")
@@ -120,8 +119,11 @@ def test_real_atis_file(monkeypatch):
 
 
 def test_words_seen_once_become_unk():
-    train = [Sentence(("to", "boston"), ("O", "B-x"), "i"), Sentence(("to", "oslo"), ("O", "B-x"), "i"),
-             Sentence(("to", "boston"), ("O", "B-x"), "i")]
+    train = [
+        Sentence(("to", "boston"), ("O", "B-x"), "i"),
+        Sentence(("to", "oslo"), ("O", "B-x"), "i"),
+        Sentence(("to", "boston"), ("O", "B-x"), "i"),
+    ]
     vocab = build_vocab(train, capacity=10)
     assert vocab.words == (PAD, UNK, "to", "boston")  # most frequent first
     assert vocab.encode(("to", "oslo", "tokyo")) == [2, 1, 1]  # seen once, never seen: both <unk>
@@ -156,8 +158,9 @@ def random_split(seed: int = 0, n: int = 6, length: int = 9) -> Sentences:
 def scramble_padding(split: Sentences, seed: int = 1) -> Sentences:
     rng = np.random.default_rng(seed)
     noise = lambda high: rng.integers(1, high, split.tokens.shape).astype(np.int32)  # noqa: E731
-    return split._replace(tokens=np.where(split.mask, split.tokens, noise(20)),
-                          tags=np.where(split.mask, split.tags, noise(6)))
+    return split._replace(
+        tokens=np.where(split.mask, split.tokens, noise(20)), tags=np.where(split.mask, split.tags, noise(6))
+    )
 
 
 def measure_all(exp):
@@ -167,8 +170,11 @@ def measure_all(exp):
     @nnx.jit
     def on_device(model, split: Sentences):
         loss, metrics = SLOT_FILLING.loss(exp, model, split, one_hyper(exp), None)
-        return {"train_loss": loss, **{f"train_{k}": v for k, v in metrics.items()},
-                **SLOT_FILLING.evaluate(exp, model, split)}
+        return {
+            "train_loss": loss,
+            **{f"train_{k}": v for k, v in metrics.items()},
+            **SLOT_FILLING.evaluate(exp, model, split),
+        }
 
     def measure(model, split: Sentences) -> dict[str, float]:
         host = SLOT_FILLING.host_metrics(exp, model, TaskData(split, split, split))
@@ -177,9 +183,15 @@ def measure_all(exp):
     return measure
 
 
-@pytest.mark.parametrize("config", [FeedForwardConfig(**SMALL), RecurrentConfig(Cell.LSTM, **SMALL),
-                                    RecurrentConfig(Cell.LSTM, bidirectional=True, **SMALL)],
-                         ids=["feedforward", "lstm", "bilstm"])
+@pytest.mark.parametrize(
+    "config",
+    [
+        FeedForwardConfig(**SMALL),
+        RecurrentConfig(Cell.LSTM, **SMALL),
+        RecurrentConfig(Cell.LSTM, bidirectional=True, **SMALL),
+    ],
+    ids=["feedforward", "lstm", "bilstm"],
+)
 def test_padding_changes_neither_loss_nor_metrics(config):
     measure = measure_all(replace(get_experiment("atis-lstm"), model=config))
     model, split = config.build(nnx.Rngs(params=0)), random_split()
@@ -212,10 +224,12 @@ def test_bilstm_backward_direction_starts_at_the_last_real_word():
 
 def test_entity_f1_counts_only_whole_spans_of_the_right_type():
     gold = [["B-from", "I-from", "O", "B-to"], ["O", "B-date", "I-date"], ["B-time", "O"], ["O", "O"]]
-    pred = [["B-from", "I-from", "O", "B-from"],  # right entity; wrong type
-            ["O", "B-date", "O"],  # partial span: wrong
-            ["I-time", "O"],  # conlleval: an I- without B- opens the entity: right
-            ["B-to", "O"]]  # a spurious entity
+    pred = [
+        ["B-from", "I-from", "O", "B-from"],  # right entity; wrong type
+        ["O", "B-date", "O"],  # partial span: wrong
+        ["I-time", "O"],  # conlleval: an I- without B- opens the entity: right
+        ["B-to", "O"],
+    ]  # a spurious entity
     scores = entity_scores(gold, pred)
     # gold entities 4, predicted 5, correct 2: P = 2/5, R = 2/4, F1 = 2PR / (P + R) = 4/9
     assert scores["precision"] == pytest.approx(0.4)
@@ -225,8 +239,12 @@ def test_entity_f1_counts_only_whole_spans_of_the_right_type():
 
 
 def test_tag_ids_map_back_to_names_at_real_words_only():
-    split = Sentences(np.zeros((2, 3), np.int32), np.array([[1, 2, 0], [3, 0, 0]], np.int32),
-                      np.array([[True, True, False], [True, False, False]]), TagSet(("O", "B-a", "I-a", "B-b")))
+    split = Sentences(
+        np.zeros((2, 3), np.int32),
+        np.array([[1, 2, 0], [3, 0, 0]], np.int32),
+        np.array([[True, True, False], [True, False, False]]),
+        TagSet(("O", "B-a", "I-a", "B-b")),
+    )
     assert tag_names(split, split.tags) == [["B-a", "I-a"], ["B-b"]]
     assert tag_names(split, np.array([[9, 1, 1], [0, 2, 2]])) == [["O", "B-a"], ["O"]]  # spare id 9 reads as O
 
@@ -270,22 +288,38 @@ def test_generated_corpus_needs_memory():
 
 
 def test_cli_compare_slot_filling(tmp_path):
-    args = ["compare", "slot-filling", "--epochs", "1", "--train-size", str(QUICK_TRAIN), "--json",
-            "--out", str(tmp_path)]
+    args = [
+        "compare",
+        "slot-filling",
+        "--epochs",
+        "1",
+        "--train-size",
+        str(QUICK_TRAIN),
+        "--json",
+        "--out",
+        str(tmp_path),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["columns"][0] == ["test_f1", "slot F1"]
     assert record["data"]["train_size"] == QUICK_TRAIN and "generated" in record["data"]["source"]
     assert [r["variant"] for r in record["results"]] == [
-        "atis-feedforward", "atis-elman", "atis-lstm", "atis-gru", "atis-bilstm"]
+        "atis-feedforward",
+        "atis-elman",
+        "atis-lstm",
+        "atis-gru",
+        "atis-bilstm",
+    ]
     for r in record["results"]:
         assert r["status"] == "ok" and 0.0 <= r["test_f1"] <= 1.0 and r["test_accuracy"] > 0.5
     assert len(record["claims"]) == 2
 
 
-@pytest.mark.parametrize("config", [FeedForwardConfig(), *(RecurrentConfig(cell) for cell in Cell),
-                                    RecurrentConfig(Cell.LSTM, bidirectional=True)])
+@pytest.mark.parametrize(
+    "config",
+    [FeedForwardConfig(), *(RecurrentConfig(cell) for cell in Cell), RecurrentConfig(Cell.LSTM, bidirectional=True)],
+)
 def test_hand_counted_parameters_match_the_built_tagger(config):
     """`num_params` counts by hand (no JAX, for `dlrun show`); the built module must agree."""
     model = nnx.eval_shape(lambda: config.build(nnx.Rngs(params=0)))

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 
 from dlrun.errors import DlrunError
-from dlrun.files import write_json_atomic
+from dlrun.files import stop_after_writing, write_json_atomic
 
 CHECKPOINT_EVERY_S = 30.0  # long runs only: a short run never pays for orbax
 
@@ -20,8 +20,9 @@ class Checkpointer:
     under `folder/epoch_<n>/`; `epoch_<n>.json` (written last) marks it complete. With
     `writes=False` (the other processes of a multi-host run) it only restores."""
 
-    def __init__(self, folder: Path, every_epochs: int | None = None, every_s: float = CHECKPOINT_EVERY_S,
-                 writes: bool = True):
+    def __init__(
+        self, folder: Path, every_epochs: int | None = None, every_s: float = CHECKPOINT_EVERY_S, writes: bool = True
+    ):
         self.folder, self.every_epochs, self.every_s, self.writes = folder, every_epochs, every_s, writes
         self._last_save = time.monotonic()
 
@@ -36,7 +37,13 @@ class Checkpointer:
         return time.monotonic() - self._last_save >= self.every_s
 
     def save(self, epoch: int, state, progress: dict) -> None:
-        """Write the state, then the marker; then drop older checkpoints."""
+        """Write the state, then the marker; then drop older checkpoints. A stop that
+        arrives meanwhile waits for the checkpoint to be complete."""
+        with stop_after_writing():
+            self._save(epoch, state, progress)
+        self._last_save = time.monotonic()
+
+    def _save(self, epoch: int, state, progress: dict) -> None:
         path = self.folder / f"epoch_{epoch}"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -52,7 +59,6 @@ class Checkpointer:
             if old != epoch:
                 (self.folder / f"epoch_{old}.json").unlink(missing_ok=True)
                 shutil.rmtree(self.folder / f"epoch_{old}", ignore_errors=True)
-        self._last_save = time.monotonic()
 
     def _complete(self) -> list[int]:
         """Epochs with a finished checkpoint (marker and state both present)."""

@@ -17,7 +17,7 @@ Numeric hyper-parameters live in the optimizer state (`optax.inject_hyperparams`
 compiled program (`structure_key`). A task (dlrun.core.task) supplies batches, loss and metrics.
 """
 
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -59,8 +59,17 @@ def structure_key(exp: Experiment) -> tuple:
     """What decides the compiled program. Everything else (learning rate and the other
     optimizer numbers, dropout rate, weight decay, test noise, epochs) is a traced value."""
     opt = exp.optimizer
-    return (exp.task, exp.model, exp.loss, opt.make, tuple(name for name, _ in opt.extra), exp.batch_size,
-            exp.dropout > 0, exp.early_stopping is not None, exp.loop)
+    return (
+        exp.task,
+        exp.model,
+        exp.loss,
+        opt.make,
+        tuple(name for name, _ in opt.extra),
+        exp.batch_size,
+        exp.dropout > 0,
+        exp.early_stopping is not None,
+        exp.loop,
+    )
 
 
 def make_optimizer(exp: Experiment) -> optax.GradientTransformation:
@@ -79,8 +88,10 @@ def init_inputs(experiments: list[Experiment], seeds: list[int]) -> tuple[np.nda
     the seeds [R] and the optimizer's numbers {name: [R]}. The experiments share a structure."""
     numbers = [{"learning_rate": e.optimizer.learning_rate, **dict(e.optimizer.extra)} for e in experiments]
     k = len(seeds)
-    return (np.array(list(seeds) * len(experiments), np.int32),
-            {name: np.repeat(np.array([n[name] for n in numbers], np.float32), k) for name in numbers[0]})
+    return (
+        np.array(list(seeds) * len(experiments), np.int32),
+        {name: np.repeat(np.array([n[name] for n in numbers], np.float32), k) for name in numbers[0]},
+    )
 
 
 def make_weights_init(exp: Experiment) -> Callable:
@@ -104,10 +115,13 @@ def make_state_init(exp: Experiment) -> Callable:
     def state(params: nnx.State, rest: nnx.State, seed: jax.Array, numbers: dict[str, jax.Array]) -> TrainState:
         tx = optax.inject_hyperparams(opt.make)(**numbers)
         return TrainState(
-            params=params, rest=rest, opt_state=task.init_optimizer(tx, params),
+            params=params,
+            rest=rest,
+            opt_state=task.init_optimizer(tx, params),
             key=jax.random.key_data(jax.random.key(seed)),
             best=jax.tree.map(jnp.copy, (params, rest)) if exp.early_stopping else None,
-            best_val=jnp.float32(-jnp.inf), best_epoch=jnp.int32(-1),
+            best_val=jnp.float32(-jnp.inf),
+            best_epoch=jnp.int32(-1),
         )
 
     return jax.vmap(state)
@@ -118,8 +132,12 @@ def data_order(seeds: np.ndarray, epoch: int, n_train: int, batch: int) -> np.nd
     shuffle per (seed, epoch), so variants trained with the same seed see the same order
     and a resumed run the order it would have seen. The rows left over are skipped."""
     steps = n_train // batch
-    return np.stack([np.random.default_rng((int(seed), epoch)).permutation(n_train)[: steps * batch]
-                     .reshape(steps, batch) for seed in seeds]).astype(np.int32)
+    return np.stack(
+        [
+            np.random.default_rng((int(seed), epoch)).permutation(n_train)[: steps * batch].reshape(steps, batch)
+            for seed in seeds
+        ]
+    ).astype(np.int32)
 
 
 class EpochParts(NamedTuple):
@@ -150,8 +168,15 @@ def make_epoch_parts(exp: Experiment, graphdef: nnx.GraphDef, shard: Callable) -
             key, step_key = jax.random.split(jax.random.wrap_key_data(key))
             key = jax.random.key_data(key)
         params, rest, opt_state, metrics = task.update(
-            exp, graphdef, tx, state.params, state.rest, state.opt_state,
-            task.batch(data.train, idx, shard), hyper, step_key,
+            exp,
+            graphdef,
+            tx,
+            state.params,
+            state.rest,
+            state.opt_state,
+            task.batch(data.train, idx, shard),
+            hyper,
+            step_key,
         )
         state = state._replace(params=params, rest=rest, opt_state=opt_state)
         return (state, data, hyper, key), metrics
@@ -182,8 +207,11 @@ def _track_best(exp: Experiment, state: TrainState, model, data: TaskData, epoch
     score = exp.task.evaluate(exp, model, data.val)[exp.task.selection_metric]
     better = score > state.best_val
     best = jax.tree.map(lambda new, old: jnp.where(better, new, old), (state.params, state.rest), state.best)
-    return state._replace(best=best, best_val=jnp.where(better, score, state.best_val),
-                          best_epoch=jnp.where(better, epoch, state.best_epoch))
+    return state._replace(
+        best=best,
+        best_val=jnp.where(better, score, state.best_val),
+        best_epoch=jnp.where(better, epoch, state.best_epoch),
+    )
 
 
 def evaluation_key(exp: Experiment) -> tuple:

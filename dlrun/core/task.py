@@ -111,8 +111,6 @@ class Task:
         return []
 
 
-
-
 def apply_gradients(tx: optax.GradientTransformation, grads, opt_state, params, weight_decay: jax.Array):
     """One optimizer update with coupled L2 weight decay (Keras semantics: wd * w is added
     to the gradient before the optimizer sees it). Returns (params, opt_state)."""

@@ -119,8 +119,19 @@ def set_up(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds
     # Traced against shapes, before the initial state exists: each program compiles while the next is traced.
     shapes = replicated_shapes(state_shapes, mesh), replicated_shapes(host_data, mesh)
     programs_ = programs(compiler, lead, graphdef, *shapes, hyper, order_of(0))
-    return Setup(experiments, list(seeds), place, host_data if keep_data else None, None, graphdef, make_state,
-                 hyper, order_of, programs_, compiler.trace_s - traced_before)  # fmt: skip
+    return Setup(
+        experiments,
+        list(seeds),
+        place,
+        host_data if keep_data else None,
+        None,
+        graphdef,
+        make_state,
+        hyper,
+        order_of,
+        programs_,
+        compiler.trace_s - traced_before,
+    )
 
 
 def placed(setup: Setup) -> Setup:
@@ -142,13 +153,19 @@ class Cohort:
     progress and, when it holds a checkpoint, the cohort resumes from it; `stop` makes a
     multi-host run stop after an epoch every process agrees on."""
 
-    def __init__(self, compiler: Compiler, setup: Setup, checkpointer: Checkpointer | None = None,
-                 stop: StopAgreement | None = None):  # fmt: skip
+    def __init__(
+        self,
+        compiler: Compiler,
+        setup: Setup,
+        checkpointer: Checkpointer | None = None,
+        stop: StopAgreement | None = None,
+    ):
         self._started, self._compile_before = time.perf_counter(), compiler.seconds
         self.compiler, self.setup, self.checkpointer, self.stop = compiler, placed(setup), checkpointer, stop
         n_train = len(jax.tree.leaves(self.setup.data.train)[0])
-        self.results = [VariantResult(e.name, e.reference, list(setup.seeds), train_size=n_train)
-                        for e in setup.experiments]  # fmt: skip
+        self.results = [
+            VariantResult(e.name, e.reference, list(setup.seeds), train_size=n_train) for e in setup.experiments
+        ]
         self.active, self.first_epoch = set(range(len(setup.experiments))), 0
         state = self.setup.make_state()
         if checkpointer and (saved := checkpointer.restore(state)):
@@ -230,8 +247,10 @@ class Cohort:
         return epoch + 1, state
 
     def _save(self, epoch: int) -> None:
-        progress = [dict(history=r.history, epochs=r.epochs, status=r.status, active=v in self.active)
-                    for v, r in enumerate(self.results)]  # fmt: skip
+        progress = [
+            dict(history=r.history, epochs=r.epochs, status=r.status, active=v in self.active)
+            for v, r in enumerate(self.results)
+        ]
         self.checkpointer.save(epoch, self.state, {"results": progress})
 
 

@@ -358,9 +358,7 @@ def _tfds_dir() -> Path:
 
 def _tfds_prepared(name: DatasetName, tfds_dir: Path) -> bool:
     """True when `<tfds_dir>/<name>/<version>/dataset_info.json` exists (a finished prepare)."""
-    return any(
-        "incomplete" not in info.parent.name for info in (tfds_dir / name.value).glob("*/dataset_info.json")
-    )
+    return any("incomplete" not in info.parent.name for info in (tfds_dir / name.value).glob("*/dataset_info.json"))
 
 
 def _from_tfds(name: DatasetName, reasons: list[str]) -> ImageData:

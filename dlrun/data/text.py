@@ -137,8 +137,7 @@ def _atis_corpus(train_path: Path) -> Corpus:
     if test is not None:
         return Corpus(train, val, test, f"ATIS files in {train_path.parent}", digest.hexdigest(), None)
     held_out = f"the last {VALIDATION_SENTENCES} training sentences"
-    notice = (f"no {TEST_FILE} beside {train_path}: results are on the validation split "
-              f"({held_out}, never trained on)")
+    notice = f"no {TEST_FILE} beside {train_path}: results are on the validation split ({held_out}, never trained on)"
     return Corpus(train, val, None, f"ATIS train file {train_path} (test = {held_out})", digest.hexdigest(), notice)
 
 
@@ -203,15 +202,76 @@ _LEAVE = ("leave", "depart", "quit", "fly out of", "get out of", "head away from
 _PREFIXES = ("i want to", "i would like to", "i need to", "please help me", "can i", "we plan to", "")
 # Neutral words between the cue and the slot: the cue is several steps back, so a tagger
 # needs memory, and the filler itself says nothing about the direction.
-_FILLERS = ("as planned", "with my family", "together with two friends", "for the conference",
-            "early", "hopefully", "if possible", "with a window seat", "on a cheap ticket", "again")
-_CITIES = ("taipei", "tokyo", "boston", "denver", "new york", "san francisco", "los angeles", "hong kong",
-           "kaohsiung", "seoul", "osaka", "paris", "london", "berlin", "rome", "madrid", "chicago",
-           "seattle", "atlanta", "dallas", "miami", "salt lake city", "las vegas", "toronto", "sydney",
-           "bangkok", "singapore", "manila", "hanoi", "delhi", "cairo", "lima", "oslo", "vienna",
-           "prague", "dublin", "lisbon", "athens", "zurich", "helsinki", "reykjavik", "tainan")
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-           "october", "november", "december")
+_FILLERS = (
+    "as planned",
+    "with my family",
+    "together with two friends",
+    "for the conference",
+    "early",
+    "hopefully",
+    "if possible",
+    "with a window seat",
+    "on a cheap ticket",
+    "again",
+)
+_CITIES = (
+    "taipei",
+    "tokyo",
+    "boston",
+    "denver",
+    "new york",
+    "san francisco",
+    "los angeles",
+    "hong kong",
+    "kaohsiung",
+    "seoul",
+    "osaka",
+    "paris",
+    "london",
+    "berlin",
+    "rome",
+    "madrid",
+    "chicago",
+    "seattle",
+    "atlanta",
+    "dallas",
+    "miami",
+    "salt lake city",
+    "las vegas",
+    "toronto",
+    "sydney",
+    "bangkok",
+    "singapore",
+    "manila",
+    "hanoi",
+    "delhi",
+    "cairo",
+    "lima",
+    "oslo",
+    "vienna",
+    "prague",
+    "dublin",
+    "lisbon",
+    "athens",
+    "zurich",
+    "helsinki",
+    "reykjavik",
+    "tainan",
+)
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 _DAYS = tuple(f"{d}{'th' if 10 < d < 14 else {1: 'st', 2: 'nd', 3: 'rd'}.get(d % 10, 'th')}" for d in range(1, 32))
 
 
@@ -222,10 +282,18 @@ def booking_corpus(seed: int = BOOKING_SEED, n_train: int = BOOKING_TRAIN, n_tes
     sentences = [_booking_sentence(rng) for _ in range(n_train + n_test)]
     digest = hashlib.sha256("\n".join(" ".join(s.words) + "\t" + " ".join(s.tags) for s in sentences).encode())
     train, test = sentences[:n_train], sentences[n_train:]
-    notice = ("no ATIS file found (see --data-dir): using the generated ticket-booking corpus, "
-              "where slots depend on an earlier cue word")
-    return Corpus(train[:-VALIDATION_SENTENCES], train[-VALIDATION_SENTENCES:], test,
-                  f"generated booking corpus (seed {seed}, offline fallback)", digest.hexdigest(), notice)
+    notice = (
+        "no ATIS file found (see --data-dir): using the generated ticket-booking corpus, "
+        "where slots depend on an earlier cue word"
+    )
+    return Corpus(
+        train[:-VALIDATION_SENTENCES],
+        train[-VALIDATION_SENTENCES:],
+        test,
+        f"generated booking corpus (seed {seed}, offline fallback)",
+        digest.hexdigest(),
+        notice,
+    )
 
 
 def _booking_sentence(rng: np.random.Generator) -> Sentence:
@@ -243,8 +311,9 @@ def _booking_sentence(rng: np.random.Generator) -> Sentence:
 
 def _append_leg(rng: np.random.Generator, words: list[str], tags: list[str], arriving: bool) -> None:
     """cue [fillers] CITY on MONTH DAY [at TIME]; appends single words with their tags."""
-    place, date, time = ("toloc", "arrive_date", "arrive_time") if arriving else \
-        ("fromloc", "depart_date", "depart_time")
+    place, date, time = (
+        ("toloc", "arrive_date", "arrive_time") if arriving else ("fromloc", "depart_date", "depart_time")
+    )
     _phrase(words, tags, _pick(rng, _ARRIVE if arriving else _LEAVE), None)
     for _ in range(int(rng.integers(0, 3))):
         _phrase(words, tags, _pick(rng, _FILLERS), None)

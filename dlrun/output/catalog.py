@@ -15,12 +15,21 @@ def listing() -> dict:
     load_catalog()
     return {
         "experiments": [
-            {"name": e.name, "description": e.description, "reference": e.reference, "dataset": e.dataset.value if e.dataset else None}
+            {
+                "name": e.name,
+                "description": e.description,
+                "reference": e.reference,
+                "dataset": e.dataset.value if e.dataset else None,
+            }
             for e in EXPERIMENTS.values()
         ],
         "groups": [
-            {"name": g.name, "description": g.description, "variants": list(g.variants),
-             "claims": [c.text for c in g.claims]}
+            {
+                "name": g.name,
+                "description": g.description,
+                "variants": list(g.variants),
+                "claims": [c.text for c in g.claims],
+            }
             for g in GROUPS.values()
         ],
     }

@@ -27,9 +27,17 @@ WIDTH_IN, PANEL_IN, TOP_IN, AXIS_IN, LEFT_IN, RIGHT_IN = 11.0, 2.75, 0.75, 0.5, 
 LEGEND_IN, LEGEND_ROW_IN = 0.45, 0.22
 CORE = ("accuracy", "loss")
 STYLE = {
-    "font.size": 10, "axes.titlesize": 11, "axes.titleweight": "bold", "axes.labelsize": 10,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
-    "grid.alpha": 0.3, "grid.linewidth": 0.6, "legend.fontsize": 9, "legend.frameon": False,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "grid.linewidth": 0.6,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
 }
 
 
@@ -104,31 +112,51 @@ def _figure(record: dict, history: dict[str, list[dict]], rows: list[str]):
     figure = Figure(figsize=(WIDTH_IN, height))
     # Fixed margins in inches: matplotlib's constrained layout would measure every tick
     # label to find them, a fifth of a second per run.
-    figure.subplots_adjust(left=LEFT_IN / WIDTH_IN, right=1 - RIGHT_IN / WIDTH_IN, top=1 - TOP_IN / height,
-                           bottom=(AXIS_IN + LEGEND_IN + LEGEND_ROW_IN * legend_rows) / height,
-                           wspace=0.06, hspace=0.3 / PANEL_IN)
+    figure.subplots_adjust(
+        left=LEFT_IN / WIDTH_IN,
+        right=1 - RIGHT_IN / WIDTH_IN,
+        top=1 - TOP_IN / height,
+        bottom=(AXIS_IN + LEGEND_IN + LEGEND_ROW_IN * legend_rows) / height,
+        wspace=0.06,
+        hspace=0.3 / PANEL_IN,
+    )
     axes = figure.subplots(len(rows), 2, sharex=True, sharey="row", squeeze=False)
     status = {r["variant"]: r.get("status", OK) for r in record.get("results", [])}
     reference = {r["variant"]: r.get("reference") for r in record.get("results", [])}
     panels = [(f"{split}_{stem}", axes[i, j]) for i, stem in enumerate(rows) for j, split in enumerate(SPLITS)]
     headline = (record.get("columns") or DEFAULT_COLUMNS)[0][0]
     marks: list[tuple] = []
-    handles = [_draw_variant(panels, history[v], colour, (headline, reference.get(v)), status.get(v, OK), v, marks)
-               for v, colour in zip(history, _colours(len(history)))]
+    handles = [
+        _draw_variant(panels, history[v], colour, (headline, reference.get(v)), status.get(v, OK), v, marks)
+        for v, colour in zip(history, _colours(len(history)))
+    ]
     ok = [h for v, h in history.items() if status.get(v) != DIVERGED]
     _finish_axes(axes, rows, max(map(len, history.values())), ok)
     _mark_divergence(marks)
     if any(reference.get(v) is not None for v in history):
         handles.append(axes[0, 1].plot([], [], ls=":", lw=1.6, color="0.35", label="the lecture's number")[0])
-    figure.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 0.1 / height), ncol=columns,
-                  title=_legend_title(record, history))
-    figure.suptitle(f"{record.get('command', 'run')} {record.get('name', '')}: learning curves",
-                    fontsize=13, fontweight="bold")
+    figure.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.1 / height),
+        ncol=columns,
+        title=_legend_title(record, history),
+    )
+    figure.suptitle(
+        f"{record.get('command', 'run')} {record.get('name', '')}: learning curves", fontsize=13, fontweight="bold"
+    )
     return figure
 
 
-def _draw_variant(panels, history: list[dict], colour, reference: tuple[str, float | None], status: str,
-                  variant: str, marks: list[tuple]):
+def _draw_variant(
+    panels,
+    history: list[dict],
+    colour,
+    reference: tuple[str, float | None],
+    status: str,
+    variant: str,
+    marks: list[tuple],
+):
     """Mean line, min-max band, a cross where a diverged run stopped, the dotted reference."""
     line = None
     for metric, ax in panels:
@@ -173,7 +201,9 @@ def _finish_axes(axes, rows: list[str], epochs: int, ok: list[list[dict]]) -> No
             _scale_log(row, np.concatenate([v.ravel() for v in healthy if v is not None] or [np.array([np.nan])]))
         for ax, split in zip(row, SPLITS):
             if not ax.get_lines():  # e.g. a quantity only measured on the test set
-                ax.text(0.5, 0.5, f"not measured on {split}", ha="center", va="center", color="0.5", transform=ax.transAxes)
+                ax.text(
+                    0.5, 0.5, f"not measured on {split}", ha="center", va="center", color="0.5", transform=ax.transAxes
+                )
 
 
 def _scale_log(row, healthy: np.ndarray) -> None:
@@ -192,7 +222,9 @@ def _scale_log(row, healthy: np.ndarray) -> None:
     ax.set_yscale("log")
     ax.set_ylabel(f"{ax.get_ylabel()} (log scale)")
     decades = np.log10(drawn.max() / drawn.min())
-    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,)))  # 0.1 0.2 0.5 1 2 when few decades
+    ax.yaxis.set_major_locator(
+        LogLocator(subs=(1.0, 2.0, 5.0) if decades < 3 else (1.0,))
+    )  # 0.1 0.2 0.5 1 2 when few decades
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     if healthy.size and ax.get_ylim()[1] > 20 * healthy.max():
@@ -204,7 +236,9 @@ def _mark_divergence(marks: list[tuple]) -> None:
     finite loss is far above the capped top, so it is always seen."""
     for ax, epoch, value, colour in marks:
         low, high = ax.get_ylim()
-        ax.plot(epoch, min(max(value, low), high), marker="X", ms=11, color=colour, mec="white", clip_on=False, zorder=5)
+        ax.plot(
+            epoch, min(max(value, low), high), marker="X", ms=11, color=colour, mec="white", clip_on=False, zorder=5
+        )
 
 
 def _colours(n: int) -> list:
@@ -229,4 +263,5 @@ def _legend_title(record: dict, history: dict[str, list[dict]]) -> str:
     data = record.get("data") or {}
     if not data:
         return spread
-    return f"{data.get('source', '?')} · {data.get('train_size', 0):,} train / {data.get('test_size', 0):,} test · {spread}"
+    sizes = f"{data.get('train_size', 0):,} train / {data.get('test_size', 0):,} test"
+    return f"{data.get('source', '?')} · {sizes} · {spread}"

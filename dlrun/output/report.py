@@ -54,8 +54,11 @@ def collect_pictures(record: dict, run_dir: Path, dest: Path, out: Path) -> list
 def family_pictures(run_dir: Path) -> list[Path]:
     """Every PNG a run left in its folder (filters, samples...) except the curves and
     anything in its checkpoints."""
-    return [p for p in sorted(run_dir.rglob("*.png"))
-            if p != run_dir / plots.CURVES_NAME and "checkpoints" not in p.relative_to(run_dir).parts]
+    return [
+        p
+        for p in sorted(run_dir.rglob("*.png"))
+        if p != run_dir / plots.CURVES_NAME and "checkpoints" not in p.relative_to(run_dir).parts
+    ]
 
 
 def _copy(picture: Path, target: Path) -> Path:
@@ -63,5 +66,3 @@ def _copy(picture: Path, target: Path) -> Path:
     if target.resolve() != picture.resolve():  # --out may be the run folder itself
         shutil.copyfile(picture, target)
     return target
-
-

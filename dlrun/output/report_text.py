@@ -27,7 +27,16 @@ def _seeds(record: dict) -> int:
 def result_header(record: dict) -> list[str]:
     """The family's metric columns (record["columns"]), headline first, next to the lecture."""
     (_, headline), *others = record.get("columns") or DEFAULT_COLUMNS
-    return ["variant", "lecture", f"dlrun {headline}", "Δ lecture", *(label for _, label in others), "epochs", "wall s", "status"]
+    return [
+        "variant",
+        "lecture",
+        f"dlrun {headline}",
+        "Δ lecture",
+        *(label for _, label in others),
+        "epochs",
+        "wall s",
+        "status",
+    ]
 
 
 def result_rows(record: dict) -> list[list[str]]:
@@ -38,9 +47,18 @@ def result_rows(record: dict) -> list[list[str]]:
     for r in record.get("results") or []:
         ours, lecture = r.get(headline), r.get("reference")
         delta = "—" if ours is None or lecture is None else f"{ours - lecture:+.2f}"
-        rows.append([r["variant"], fmt_number(lecture, digits=2), fmt_number(ours, r.get(f"{headline}_std") if spread else None), delta,
-                     *(fmt_number(r.get(key)) for key, _ in others), str(r.get("epochs", "—")),
-                     f"{r.get('wall_s') or 0:.1f}", r.get("status", "?")])
+        rows.append(
+            [
+                r["variant"],
+                fmt_number(lecture, digits=2),
+                fmt_number(ours, r.get(f"{headline}_std") if spread else None),
+                delta,
+                *(fmt_number(r.get(key)) for key, _ in others),
+                str(r.get("epochs", "—")),
+                f"{r.get('wall_s') or 0:.1f}",
+                r.get("status", "?"),
+            ]
+        )
     return rows
 
 
@@ -59,14 +77,19 @@ def title(record: dict) -> str:
 
 def data_line(record: dict) -> str:
     data, seeds = record.get("data") or {}, _seeds(record)
-    return (f"{data.get('source', '?')}, {data.get('train_size', 0):,} training / {data.get('test_size', 0):,} test examples, "
-            f"{seeds} seed{'s' if seeds != 1 else ''}" + (" (mean ± std)" if seeds > 1 else ""))
+    return (
+        f"{data.get('source', '?')}, {data.get('train_size', 0):,} training / "
+        f"{data.get('test_size', 0):,} test examples, "
+        f"{seeds} seed{'s' if seeds != 1 else ''}" + (" (mean ± std)" if seeds > 1 else "")
+    )
 
 
 def header_line(lessons: list[Lesson], stamp: str) -> str:
     env = lessons[0].record.get("environment") or {}
-    return (f"Written {stamp} from {len(lessons)} run record(s); "
-            f"jax {env.get('jax', '?')} on {env.get('device', '?')} ({env.get('backend', '?')}).")
+    return (
+        f"Written {stamp} from {len(lessons)} run record(s); "
+        f"jax {env.get('jax', '?')} on {env.get('device', '?')} ({env.get('backend', '?')})."
+    )
 
 
 def summary_line(lessons: list[Lesson]) -> str:
@@ -75,7 +98,8 @@ def summary_line(lessons: list[Lesson]) -> str:
     if not total:
         return "No claims were checked in these runs."
     return f"{counts['reproduced']} of {total} claims reproduced, " + ", ".join(
-        f"{counts[v]} {v}" for v in VERDICTS[1:])
+        f"{counts[v]} {v}" for v in VERDICTS[1:]
+    )
 
 
 def _md_table(header, rows) -> list[str]:
@@ -83,7 +107,10 @@ def _md_table(header, rows) -> list[str]:
         text = text.replace("|", "\\|")
         return f"**{text}**" if column == "verdict" else text
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if h in TEXT_COLUMNS else "---:" for h in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" if h in TEXT_COLUMNS else "---:" for h in header) + "|",
+    ]
     return lines + ["| " + " | ".join(cell(h, c) for h, c in zip(header, row)) + " |" for row in rows]
 
 
@@ -92,7 +119,12 @@ def record_markdown(lesson: Lesson | dict) -> str:
     if isinstance(lesson, dict):
         lesson = Lesson(lesson, Path(lesson.get("run_dir", "run")).name, [])
     record = lesson.record
-    lines = [f"## {title(record)}", "", f"Data: {data_line(record)}. Record: `{record.get('run_dir', lesson.run_id)}`.", ""]
+    lines = [
+        f"## {title(record)}",
+        "",
+        f"Data: {data_line(record)}. Record: `{record.get('run_dir', lesson.run_id)}`.",
+        "",
+    ]
     if (record.get("data") or {}).get("notice"):
         lines += [f"> notice: {record['data']['notice']}", ""]
     lines += _md_table(result_header(record), result_rows(record))
@@ -105,7 +137,7 @@ def record_markdown(lesson: Lesson | dict) -> str:
 
 def markdown(lessons: list[Lesson], stamp: str) -> str:
     lines = ["# dlrun report", "", header_line(lessons, stamp), "", summary_line(lessons) + ".", ""]
-    summary = [[title(l.record), c[0], c[2]] for l in lessons for c in claim_rows(l.record)]
+    summary = [[title(lesson.record), c[0], c[2]] for lesson in lessons for c in claim_rows(lesson.record)]
     if summary:
         lines += [*_md_table(("lesson", "claim", "verdict"), summary), ""]
     return "\n".join(lines) + "\n" + "\n".join(record_markdown(lesson) for lesson in lessons)

@@ -30,7 +30,7 @@ def started(record: dict, run_dir: Path) -> datetime:
 
 
 def status_summary(record: dict) -> str:
-    """"ok", "1 diverged", "interrupted after 2/3 variants", or both."""
+    """ "ok", "1 diverged", "interrupted after 2/3 variants", or both."""
     results = record.get("results") or []
     counts = Counter(r.get("status") for r in results)
     planned = max(len(record.get("configs") or {}), len(results))
@@ -65,9 +65,11 @@ def summary(run_dir: Path) -> dict:
         record, status = {}, "unreadable record"
     best, (key, label) = best_result(record), headline(record)
     return {
-        "run_id": run_dir.name, "path": str(run_dir),
+        "run_id": run_dir.name,
+        "path": str(run_dir),
         "started": started(record, run_dir).isoformat(timespec="seconds"),
-        "command": record.get("command"), "name": record.get("name"),
+        "command": record.get("command"),
+        "name": record.get("name"),
         "data_source": (record.get("data") or {}).get("source"),
         "headline": {"metric": key, "label": label, "value": best and best[key], "variant": best and best["variant"]},
         "variants": len(record.get("results") or []),
@@ -93,13 +95,21 @@ def print_runs(root: Path, as_json: bool) -> None:
 def runs_table(rows: list[dict], root: Path) -> Table:
     table = Table(title=f"saved runs under {root}/ (newest first)", caption="details: dlrun show RUN_ID")
     for column in ("run id", "date (UTC)", "run", "data", "best", "variant", "status"):
-        table.add_column(column, justify="right" if column == "best" else "left",
-                         no_wrap=column in ("run id", "date (UTC)"))
+        table.add_column(
+            column, justify="right" if column == "best" else "left", no_wrap=column in ("run id", "date (UTC)")
+        )
     for r in rows:
         h = r["headline"]
         best = "—" if h["value"] is None else f"{h['value']:.3f} {h['label']}"
-        table.add_row(r["run_id"], r["started"][:16].replace("T", " "), f"{r['command'] or '?'} {r['name'] or '?'}",
-                      r["data_source"] or "—", best, h["variant"] or "—", f"[{status_style(r['status'])}]{r['status']}[/]")
+        table.add_row(
+            r["run_id"],
+            r["started"][:16].replace("T", " "),
+            f"{r['command'] or '?'} {r['name'] or '?'}",
+            r["data_source"] or "—",
+            best,
+            h["variant"] or "—",
+            f"[{status_style(r['status'])}]{r['status']}[/]",
+        )
     return table
 
 
@@ -132,8 +142,10 @@ def print_run(run_dir: Path) -> None:
     """The run's results and claims tables, as `compare` printed them, and its files."""
     record = load_record(run_dir / RECORD_NAME)
     env = record.get("environment") or {}
-    console.print(f"run [bold]{run_dir.name}[/] · {started(record, run_dir):%Y-%m-%d %H:%M} UTC · "
-                  f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}")
+    console.print(
+        f"run [bold]{run_dir.name}[/] · {started(record, run_dir):%Y-%m-%d %H:%M} UTC · "
+        f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}"
+    )
     console.print(results_table(record))
     if (claims := claims_table(record)) is not None:
         console.print(claims)

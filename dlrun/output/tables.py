@@ -28,7 +28,11 @@ def _compiled(record: dict) -> str:
     structures, programs = record.get("structures_compiled"), record.get("programs_compiled", "?")
     if structures is None:  # a record from before structures were counted
         return f"{programs} program(s) compiled"
-    return f"{structures} structure{'s' if structures != 1 else ''} compiled ({programs} program{'s' if programs != 1 else ''})"
+    return f"{structures} structure{_plural(structures)} compiled ({programs} program{_plural(programs)})"
+
+
+def _plural(count) -> str:
+    return "" if count == 1 else "s"
 
 
 def results_table(record: dict) -> Table:
@@ -52,10 +56,14 @@ def results_table(record: dict) -> Table:
     for r in record["results"]:
         headline, *others = (key for key, _ in columns)
         table.add_row(
-            r["variant"], fmt_number(r["reference"], digits=2),
+            r["variant"],
+            fmt_number(r["reference"], digits=2),
             fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
-            *(fmt_number(r.get(key)) for key in others), str(r["epochs"]),
-            f"{r['wall_s']:.1f}", f"{r['compile_s']:.1f}", f"[{status_style(r['status'])}]{r['status']}[/]",
+            *(fmt_number(r.get(key)) for key in others),
+            str(r["epochs"]),
+            f"{r['wall_s']:.1f}",
+            f"{r['compile_s']:.1f}",
+            f"[{status_style(r['status'])}]{r['status']}[/]",
         )
     return table
 

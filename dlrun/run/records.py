@@ -16,8 +16,17 @@ from dlrun.run.claims import verdict
 from dlrun.run.request import RunRequest
 
 # What `--json` prints: the stable keys scripts rely on (the record on disk has more).
-PUBLIC_KEYS = ("command", "name", "data", "results", "columns", "claims", "structures_compiled", "programs_compiled",
-               "run_dir")  # fmt: skip
+PUBLIC_KEYS = (
+    "command",
+    "name",
+    "data",
+    "results",
+    "columns",
+    "claims",
+    "structures_compiled",
+    "programs_compiled",
+    "run_dir",
+)
 
 
 def environment() -> dict:
@@ -27,11 +36,15 @@ def environment() -> dict:
     import optax
 
     return {
-        "jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
-        "device": str(jax.devices()[0].device_kind), "backend": jax.default_backend(),
-        "device_count": jax.device_count(), "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "optax": optax.__version__,
+        "device": str(jax.devices()[0].device_kind),
+        "backend": jax.default_backend(),
+        "device_count": jax.device_count(),
+        "python": platform.python_version(),
         "host": platform.node(),
-    }  # fmt: skip
+    }
 
 
 def new_run_dir(out: Path, name: str) -> Path:
@@ -50,12 +63,18 @@ def result_summary(result: VariantResult, headline: str) -> dict:
     of the headline metric."""
     means = {name: result.mean(name) for name in (*STANDARD_METRICS, *result.final)}
     summary = {
-        "variant": result.variant, "status": result.status, **means,
-        f"{headline}_std": result.std(headline), "test_accuracy_std": result.std("test_accuracy"),
-        "reference": result.reference, "seeds": result.seeds, "epochs": result.epochs,
-        "wall_s": round(result.wall_s, 3), "compile_s": round(result.compile_s, 3),
+        "variant": result.variant,
+        "status": result.status,
+        **means,
+        f"{headline}_std": result.std(headline),
+        "test_accuracy_std": result.std("test_accuracy"),
+        "reference": result.reference,
+        "seeds": result.seeds,
+        "epochs": result.epochs,
+        "wall_s": round(result.wall_s, 3),
+        "compile_s": round(result.compile_s, 3),
         "pictures": result.pictures,
-    }  # fmt: skip
+    }
     return finite_or_none(summary)
 
 
@@ -72,27 +91,37 @@ def _train_size(request: RunRequest, info: DataInfo, results: dict[str, VariantR
     return min(request.experiments[0].train_size, info.available_train)
 
 
-def build_record(request: RunRequest, info: DataInfo, results: dict[str, VariantResult], run_dir: Path | None,
-                 started: float) -> dict:  # fmt: skip
+def build_record(
+    request: RunRequest, info: DataInfo, results: dict[str, VariantResult], run_dir: Path | None, started: float
+) -> dict:
     """The summary the CLI prints with --json, plus what a later report or resume needs."""
     claims = request.group.claims if request.group else ()
     headline = request.experiments[0].task.columns[0][0]
     verdicts = [dict(claim=describe(c), verdict=v, evidence=e) for c in claims for v, e in [verdict(c, results)]]
-    return finite_or_none({
-        "command": request.command, "name": request.name,
-        "data": {"source": info.source, "train_size": _train_size(request, info, results),
-                 "test_size": info.test_size, "sha256": info.sha256, "notice": info.notice},
-        "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
-        "columns": table_columns(request.experiments),
-        "claims": verdicts,
-        "run_dir": str(run_dir) if run_dir else None,
-        "request": request.recorded(),
-        "started": started, "wall_s": round(time.time() - started, 3),
-        "environment": environment(),
-        "configs": {e.name: describe(e) for e in request.experiments},
-        "history": {name: r.history for name, r in results.items()},
-        "final_per_seed": {name: r.final for name, r in results.items()},
-    })  # fmt: skip
+    return finite_or_none(
+        {
+            "command": request.command,
+            "name": request.name,
+            "data": {
+                "source": info.source,
+                "train_size": _train_size(request, info, results),
+                "test_size": info.test_size,
+                "sha256": info.sha256,
+                "notice": info.notice,
+            },
+            "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
+            "columns": table_columns(request.experiments),
+            "claims": verdicts,
+            "run_dir": str(run_dir) if run_dir else None,
+            "request": request.recorded(),
+            "started": started,
+            "wall_s": round(time.time() - started, 3),
+            "environment": environment(),
+            "configs": {e.name: describe(e) for e in request.experiments},
+            "history": {name: r.history for name, r in results.items()},
+            "final_per_seed": {name: r.final for name, r in results.items()},
+        }
+    )
 
 
 def public_summary(record: dict) -> dict:
@@ -108,7 +137,16 @@ def finished_results(record: dict) -> dict[str, VariantResult]:
             continue
         name = r["variant"]
         done[name] = VariantResult(
-            name, r["reference"], r["seeds"], r["status"], r["epochs"], r["wall_s"], r["compile_s"],
-            record["data"]["train_size"], record["final_per_seed"][name], record["history"][name], r.get("pictures", []),
-        )  # fmt: skip
+            name,
+            r["reference"],
+            r["seeds"],
+            r["status"],
+            r["epochs"],
+            r["wall_s"],
+            r["compile_s"],
+            record["data"]["train_size"],
+            record["final_per_seed"][name],
+            record["history"][name],
+            r.get("pictures", []),
+        )
     return done

@@ -24,7 +24,11 @@ class Overrides:
 
     def __post_init__(self):
         """Values given on the command line, checked where they enter (the flag is named)."""
-        for flag, value in (("--epochs", self.epochs), ("--batch-size", self.batch_size), ("--train-size", self.train_size)):
+        for flag, value in (
+            ("--epochs", self.epochs),
+            ("--batch-size", self.batch_size),
+            ("--train-size", self.train_size),
+        ):
             if value is not None and value < 1:
                 raise ConfigError(f"{flag} must be a positive integer, got {value}")
         if self.learning_rate is not None and not self.learning_rate > 0:
@@ -57,13 +61,26 @@ class RunRequest:
 
     def recorded(self) -> dict:
         """What the record keeps to rebuild this request (`resume_request`)."""
-        return {"command": self.command, "name": self.name, "seeds": list(self.seeds),
-                "overrides": describe(self.overrides), "checkpoint_every": self.checkpoint_every,
-                "data_dir": str(self.data_dir) if self.data_dir else None}  # fmt: skip
+        return {
+            "command": self.command,
+            "name": self.name,
+            "seeds": list(self.seeds),
+            "overrides": describe(self.overrides),
+            "checkpoint_every": self.checkpoint_every,
+            "data_dir": str(self.data_dir) if self.data_dir else None,
+        }
 
 
-def build_request(command: str, name: str, overrides: Overrides, seeds: tuple[int, ...], data_dir: Path | None,
-                  out: Path, checkpoint_every: int | None = None, resume: Path | None = None) -> RunRequest:  # fmt: skip
+def build_request(
+    command: str,
+    name: str,
+    overrides: Overrides,
+    seeds: tuple[int, ...],
+    data_dir: Path | None,
+    out: Path,
+    checkpoint_every: int | None = None,
+    resume: Path | None = None,
+) -> RunRequest:
     """Resolve an experiment (train) or a group's variants (compare), with the overrides
     applied. `compare` also takes experiments of your choice, as a comma list (no verdict)."""
     group = get_group(name) if command == "compare" and "," not in name else None
@@ -88,8 +105,16 @@ def resume_request(run_dir: Path) -> RunRequest:
     dataset = DatasetName(o["dataset"]) if o["dataset"] else None
     overrides = Overrides(o["epochs"], o["batch_size"], o["learning_rate"], o["train_size"], dataset)
     data_dir = Path(saved["data_dir"]) if saved["data_dir"] else None
-    return build_request(saved["command"], saved["name"], overrides, tuple(saved["seeds"]), data_dir,
-                         run_dir.parent, saved["checkpoint_every"], run_dir)  # fmt: skip
+    return build_request(
+        saved["command"],
+        saved["name"],
+        overrides,
+        tuple(saved["seeds"]),
+        data_dir,
+        run_dir.parent,
+        saved["checkpoint_every"],
+        run_dir,
+    )
 
 
 def find_resumable(out: Path, name: str) -> Path:

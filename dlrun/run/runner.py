@@ -65,7 +65,9 @@ def load_data(request: RunRequest) -> dict[tuple, tuple]:
         if data_key(exp) in data:
             continue
         loaded, info = data[data_key(exp)] = exp.task.load(exp, request.data_dir)
-        console.print(f"data: [bold]{escape(info.source)}[/] ({info.available_train:,} train / {info.test_size:,} test)")
+        console.print(
+            f"data: [bold]{escape(info.source)}[/] ({info.available_train:,} train / {info.test_size:,} test)"
+        )
         if info.notice:
             notice(info.notice)
         wanted = max(e.train_size for e in request.experiments if data_key(e) == data_key(exp))
@@ -145,11 +147,14 @@ class Run:
         """Train one cohort with live progress, then its pictures; its results go into the record."""
         setup, headline = ready.setup, ready.setup.experiments[0].task.selection_metric
         checkpoints = self.run_dir / "checkpoints" / setup.experiments[0].name if self.run_dir else None
-        checkpointer = Checkpointer(checkpoints, self.request.checkpoint_every, writes=self.primary) if checkpoints else None
+        checkpointer = (
+            Checkpointer(checkpoints, self.request.checkpoint_every, writes=self.primary) if checkpoints else None
+        )
         cohort = Cohort(self.compiler, setup, checkpointer, self.stop)
         try:
             for end in cohort.epochs():
-                text = f"loss {end.metrics['train_loss'].mean():.4f}  test {headline} {end.metrics[f'test_{headline}'].mean():.3f}"
+                loss, score = end.metrics["train_loss"].mean(), end.metrics[f"test_{headline}"].mean()
+                text = f"loss {loss:.4f}  test {headline} {score:.3f}"
                 progress.update(ready.lines[end.variant], completed=end.epoch + 1, metrics=text)
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (raised as Terminated by the CLI)
             cohort.interrupt()
@@ -189,14 +194,21 @@ def _primary_process() -> bool:
     alone writes the run folder and prints; the others say so once and stay quiet."""
     if jax.process_index() == 0:
         return True
-    to_stderr(f"process {jax.process_index()} of {jax.process_count()}: training in step with process 0, "
-              "which prints and writes the results")  # fmt: skip
+    to_stderr(
+        f"process {jax.process_index()} of {jax.process_count()}: training in step with process 0, "
+        "which prints and writes the results"
+    )
     console.quiet = True
     return False
 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), console=console, transient=False,
-    )  # fmt: skip
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

@@ -30,8 +30,12 @@ def plot_grad_norms(title: str, init: np.ndarray, trained: np.ndarray, probe: in
     # profile is not stretched to look steep.
     ax.set_ylim(min(1e-6, both.min() / 2), max(10.0, both.max() * 2))
     ratios = f"$10^{{{log10_ratio(init):.1f}}}$ at init, $10^{{{log10_ratio(trained):.1f}}}$ trained"
-    ax.set(xlabel="layer (1 = input side)", ylabel=f"‖∂loss/∂kernel‖ on {probe:,} train images", xticks=layers,
-           title=f"{title}\nlayer 1 / layer {len(init)} gradient norm: {ratios}")
+    ax.set(
+        xlabel="layer (1 = input side)",
+        ylabel=f"‖∂loss/∂kernel‖ on {probe:,} train images",
+        xticks=layers,
+        title=f"{title}\nlayer 1 / layer {len(init)} gradient norm: {ratios}",
+    )
     ax.title.set_fontsize(10)
     ax.yaxis.set_minor_locator(NullLocator())  # 8 decades of minor ticks cost ~0.5 s to draw
     ax.grid(True, alpha=0.3)

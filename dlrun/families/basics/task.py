@@ -136,7 +136,8 @@ class GradNormClassification(Classification):
     columns = (
         ("test_accuracy", "test acc"),
         # gL: the last (output) layer. Three columns keep a 150-wide table untruncated.
-        ("init_log10_grad_first", "log10|g1| init"), ("init_log10_grad_ratio", "log10 g1/gL init"),
+        ("init_log10_grad_first", "log10|g1| init"),
+        ("init_log10_grad_ratio", "log10 g1/gL init"),
         ("trained_log10_grad_ratio", "log10 g1/gL end"),
     )
 

@@ -115,8 +115,13 @@ class GanTraining(ImageModelling):
     name = "gan"
     selection_metric = "d_loss"  # shown in the progress bar
     needs_key = True  # fresh noise every step
-    columns = (("gan_confident_fraction", "confident samples"), ("gan_classes_covered", "classes"),
-               ("test_d_loss", "test D loss"), ("test_g_loss", "test G loss"), ("judge_test_accuracy", "judge acc"))
+    columns = (
+        ("gan_confident_fraction", "confident samples"),
+        ("gan_classes_covered", "classes"),
+        ("test_d_loss", "test D loss"),
+        ("test_g_loss", "test G loss"),
+        ("judge_test_accuracy", "judge acc"),
+    )
 
     def __init__(self, judge):
         self.judge = judge  # an Experiment (Classification task)
@@ -150,8 +155,13 @@ class GanTraining(ImageModelling):
         z = jax.random.normal(jax.random.key(EVAL_SEED), (real.shape[0], exp.model.latent))
         real_logits, fake_logits = model.discriminate(real), model.discriminate(model.generate(z))
         d_loss, g_loss = exp.loss(real_logits, 1.0) + exp.loss(fake_logits, 0.0), exp.loss(fake_logits, 1.0)
-        return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss,
-                "d_real": jax.nn.sigmoid(real_logits).mean(), "d_fake": jax.nn.sigmoid(fake_logits).mean()}
+        return {
+            "loss": d_loss + g_loss,
+            "d_loss": d_loss,
+            "g_loss": g_loss,
+            "d_real": jax.nn.sigmoid(real_logits).mean(),
+            "d_fake": jax.nn.sigmoid(fake_logits).mean(),
+        }
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
         """How many of 1,000 samples the judges call one digit with >= 90% confidence, and
@@ -161,13 +171,19 @@ class GanTraining(ImageModelling):
             self._judges[digest] = trained_judges(self.judge, data)
         judges, judge_accuracy = self._judges[digest]
         confident, digits = judged_digits(judges, samples(model, JUDGED_SAMPLES))
-        return {"gan_confident_fraction": float(confident.mean()),
-                "gan_classes_covered": float(len(np.unique(digits[confident]))), "judge_test_accuracy": judge_accuracy}
+        return {
+            "gan_confident_fraction": float(confident.mean()),
+            "gan_classes_covered": float(len(np.unique(digits[confident]))),
+            "judge_test_accuracy": judge_accuracy,
+        }
 
     def pictures(self, exp, model, data, out_dir):
         first = np.asarray(samples(model, JUDGED_SAMPLES))[:100]  # the first 100 judged samples
-        grid = pictures.save_grid(first, out_dir / f"{exp.name}-samples.png",
-                              f"{exp.name}: 100 samples after {int(model.updates[...])} generator updates")
+        grid = pictures.save_grid(
+            first,
+            out_dir / f"{exp.name}-samples.png",
+            f"{exp.name}: 100 samples after {int(model.updates[...])} generator updates",
+        )
         rows = progress_rows(exp, model, len(data.train[1]))
         title = f"{exp.name}: the same noise through the generator as training goes on"
         return [grid, pictures.save_rows(rows, out_dir / f"{exp.name}-progress.png", title)]
@@ -181,8 +197,11 @@ def samples(model: GAN, n: int) -> jax.Array:
 def progress_rows(exp, model: GAN, n_train: int) -> list[tuple[str, np.ndarray]]:
     """(label, images [n, 784] in [0, 1]) for each snapshot taken, then the final generator."""
     done, per_epoch = int(model.updates[...]), max(n_train // (exp.batch_size or n_train), 1)
-    rows = [(f"{s} updates\n(epoch {s / per_epoch:.1f})", (np.asarray(model.snapshots[i]) + 1) / 2)
-            for i, s in enumerate(model.config.snapshot_steps) if s < done]  # slots never reached stay out
+    rows = [
+        (f"{s} updates\n(epoch {s / per_epoch:.1f})", (np.asarray(model.snapshots[i]) + 1) / 2)
+        for i, s in enumerate(model.config.snapshot_steps)
+        if s < done
+    ]  # slots never reached stay out
     final = np.asarray(_pixels(model, model.fixed_noise()))
     return rows + [(f"{done} updates\n(epoch {done / per_epoch:.1f}, end)", final)]
 

@@ -98,7 +98,7 @@ class ImageModelling(Classification):
         return super().place(exp, images)
 
     def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
-        
+
         x, y = (np.asarray(a) for a in data.eval)
         digits = np.array([np.flatnonzero(y == d)[0] for d in np.unique(y)])  # one test image per digit
         inputs = np.asarray(binarize(jnp.asarray(x[digits])))
@@ -143,8 +143,12 @@ class VariationalAutoEncoding(ImageModelling):
     name = "vae"
     selection_metric = "elbo"
     needs_key = True  # a fresh latent sample every step
-    columns = (("test_elbo", "test ELBO"), ("test_recon", "test recon"), ("test_kl", "test KL"),
-               ("train_elbo", "train ELBO"))
+    columns = (
+        ("test_elbo", "test ELBO"),
+        ("test_recon", "test recon"),
+        ("test_kl", "test KL"),
+        ("train_elbo", "train ELBO"),
+    )
 
     def loss(self, exp, model, batch, hyper, key):
         terms = elbo_terms(model, binarize(batch[0]), key, exp.loss)
@@ -156,23 +160,29 @@ class VariationalAutoEncoding(ImageModelling):
         return {"loss": -terms["elbo"], **terms}
 
     def pictures(self, exp, model, data, out_dir):
-        
+
         paths = super().pictures(exp, model, data, out_dir)
         z = jax.random.normal(jax.random.key(SAMPLE_SEED), (100, exp.model.latent))
         decoded = np.asarray(_decode_means(model, z))  # [100, 784]
-        paths.append(pictures.save_grid(decoded, out_dir / f"{exp.name}-samples.png", f"{exp.name}: decoded z ~ N(0, I)"))
+        paths.append(
+            pictures.save_grid(decoded, out_dir / f"{exp.name}-samples.png", f"{exp.name}: decoded z ~ N(0, I)")
+        )
         if exp.model.latent == 2:
             paths += self._latent_pictures(exp, model, data, out_dir)
         return paths
 
     @staticmethod
     def _latent_pictures(exp, model, data, out_dir) -> list[Path]:
-        
+
         x, y = (np.asarray(a) for a in data.eval)
         means = np.asarray(_posterior_means(model, jnp.asarray(x)))  # [M, 2]
-        decoded = np.asarray(_decode_means(model, jnp.asarray(pictures.normal_grid(15))))  # [225, 784], Gaussian quantiles
-        return [pictures.save_latent(means, y, out_dir / f"{exp.name}-latent.png", f"{exp.name}: test-set means of q(z|x)"),
-                pictures.save_grid(decoded, out_dir / f"{exp.name}-manifold.png", f"{exp.name}: decoder over the plane")]
+        decoded = np.asarray(
+            _decode_means(model, jnp.asarray(pictures.normal_grid(15)))
+        )  # [225, 784], Gaussian quantiles
+        return [
+            pictures.save_latent(means, y, out_dir / f"{exp.name}-latent.png", f"{exp.name}: test-set means of q(z|x)"),
+            pictures.save_grid(decoded, out_dir / f"{exp.name}-manifold.png", f"{exp.name}: decoder over the plane"),
+        ]
 
 
 AUTOENCODING = AutoEncoding()

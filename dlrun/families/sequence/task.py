@@ -42,8 +42,10 @@ def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str
     from seqeval.metrics import f1_score, precision_score, recall_score
 
     # zero_division=0: an untrained tagger that predicts no entity scores 0, silently.
-    return {name: float(score(gold, predicted, zero_division=0))
-            for name, score in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score))}
+    return {
+        name: float(score(gold, predicted, zero_division=0))
+        for name, score in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score))
+    }
 
 
 def lengths_of(mask: jax.Array) -> jax.Array:
@@ -59,8 +61,10 @@ def tag_names(split: Sentences, tag_ids: np.ndarray) -> list[list[str]]:
     """Per sentence, the names of `tag_ids` [N, T] at its real words; ids the tag set
     does not have (spare outputs, see TAG_CAPACITY) read as O."""
     names = split.tagset.names
-    return [[names[t] if t < len(names) else names[0] for t in row[m]]
-            for row, m in zip(np.asarray(tag_ids), np.asarray(split.mask))]
+    return [
+        [names[t] if t < len(names) else names[0] for t in row[m]]
+        for row, m in zip(np.asarray(tag_ids), np.asarray(split.mask))
+    ]
 
 
 # --------------------------------------------------------------------------- the task
@@ -84,8 +88,10 @@ class SlotFilling(Task):
         vocab = build_vocab(train, exp.model.vocab_size)
         tagset = build_tagset(corpus.train, corpus.val, corpus.test or [])
         if len(tagset.names) > exp.model.num_tags:
-            raise DataError(f"{corpus.source}: {len(tagset.names)} slot tags, more than the "
-                            f"{exp.model.num_tags} outputs of the taggers")
+            raise DataError(
+                f"{corpus.source}: {len(tagset.names)} slot tags, more than the "
+                f"{exp.model.num_tags} outputs of the taggers"
+            )
         length = max(len(s.words) for split in (train, corpus.val, corpus.eval) for s in split)
         return TaskData(*(pad(split, vocab, tagset, length) for split in (train, corpus.eval, corpus.val)))
 
@@ -95,8 +101,10 @@ class SlotFilling(Task):
 
     def evaluate(self, exp, model, split: Sentences):
         logits = model(split.tokens, lengths_of(split.mask))  # [M, T, C]
-        return {"loss": exp.loss(logits, split.tags, split.mask),
-                "accuracy": token_accuracy(logits, split.tags, split.mask)}
+        return {
+            "loss": exp.loss(logits, split.tags, split.mask),
+            "accuracy": token_accuracy(logits, split.tags, split.mask),
+        }
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
         """Entity-level slot F1 (and precision, recall) on the split reported as test."""

@@ -15,13 +15,22 @@ class CNN(nnx.Module):
         self.config = config
         channels = (config.image[2], *config.filters)
         self.convs = nnx.List(
-            nnx.Conv(c_in, c_out, (config.kernel, config.kernel), padding="VALID", use_bias=not config.batchnorm,
-                     kernel_init=KERNEL_INIT, rngs=rngs)
+            nnx.Conv(
+                c_in,
+                c_out,
+                (config.kernel, config.kernel),
+                padding="VALID",
+                use_bias=not config.batchnorm,
+                kernel_init=KERNEL_INIT,
+                rngs=rngs,
+            )
             for c_in, c_out in zip(channels[:-1], channels[1:])
         )
-        self.norms = nnx.List(
-            nnx.BatchNorm(f, momentum=config.bn_momentum, rngs=rngs) for f in config.filters
-        ) if config.batchnorm else None
+        self.norms = (
+            nnx.List(nnx.BatchNorm(f, momentum=config.bn_momentum, rngs=rngs) for f in config.filters)
+            if config.batchnorm
+            else None
+        )
         h, w, c = config.maps()[-1]
         sizes = (h * w * c, *config.dense, config.classes)
         self.dense = nnx.List(

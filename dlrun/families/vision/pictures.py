@@ -9,7 +9,6 @@ import numpy as np
 from dlrun.output.figures import save_png
 
 
-
 def _grid(n: int) -> tuple[int, int]:
     """Rows and columns of a near-square grid of n panels."""
     columns = int(np.ceil(np.sqrt(n)))
@@ -43,8 +42,16 @@ def save_filters(filters: np.ndarray, digit: np.ndarray, response: np.ndarray, p
     return save_png(figure, path)
 
 
-def save_adversarial(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, pred: np.ndarray, pred_adv: np.ndarray,
-                     epsilon: float, path: Path, title: str) -> Path:
+def save_adversarial(
+    x: np.ndarray,
+    x_adv: np.ndarray,
+    y: np.ndarray,
+    pred: np.ndarray,
+    pred_adv: np.ndarray,
+    epsilon: float,
+    path: Path,
+    title: str,
+) -> Path:
     """One column per test digit [n, 784]: the original with its prediction, the
     perturbation x_adv - x (+-epsilon), and the adversarial image with its prediction."""
     from matplotlib.figure import Figure
@@ -53,8 +60,11 @@ def save_adversarial(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, pred: np.n
     figure = Figure(figsize=(1.5 * n + 0.8, 5.2), layout="constrained")
     axes = figure.subplots(3, n, squeeze=False)
     for i in range(n):
-        panels = ((x[i], "gray_r", 0, 1, f"{pred[i]}"), (x_adv[i] - x[i], "RdBu_r", -epsilon, epsilon, ""),
-                  (x_adv[i], "gray_r", 0, 1, f"{pred_adv[i]}"))
+        panels = (
+            (x[i], "gray_r", 0, 1, f"{pred[i]}"),
+            (x_adv[i] - x[i], "RdBu_r", -epsilon, epsilon, ""),
+            (x_adv[i], "gray_r", 0, 1, f"{pred_adv[i]}"),
+        )
         for row, (image, cmap, low, high, label) in enumerate(panels):
             ax = axes[row, i]
             ax.imshow(image.reshape(28, 28), cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
@@ -63,6 +73,7 @@ def save_adversarial(x: np.ndarray, x_adv: np.ndarray, y: np.ndarray, pred: np.n
                 ax.set_title(f"says {label}", color="black" if int(label) == y[i] else "red", fontsize=10)
     for row, name in enumerate(("original", f"perturbation\n(±{epsilon:g})", "adversarial")):
         axes[row, 0].set_ylabel(name)
-    figure.suptitle(f"{title}: fast gradient sign, epsilon {epsilon:g} (labels: {' '.join(map(str, y))})",
-                    fontweight="bold")
+    figure.suptitle(
+        f"{title}: fast gradient sign, epsilon {epsilon:g} (labels: {' '.join(map(str, y))})", fontweight="bold"
+    )
     return save_png(figure, path)

@@ -135,7 +135,9 @@ class FgsmClassification(CnnClassification):
         x, y = data.eval[0][:8], data.eval[1][:8]  # the first 8 test digits, not hand-picked
         epsilon = self.epsilon or 0.1
         graphdef, state = nnx.split(model)
-        pred, pred_adv, x_adv = jax.device_get(_attacked_predictions(graphdef, exp.loss, state, x, y, jnp.float32(epsilon)))
+        pred, pred_adv, x_adv = jax.device_get(
+            _attacked_predictions(graphdef, exp.loss, state, x, y, jnp.float32(epsilon))
+        )
         path = Path(out_dir) / f"{exp.name}-adversarial.png"
         examples = save_adversarial(x, np.asarray(x_adv), y, pred, pred_adv, epsilon, path, exp.name)
         return super().pictures(exp, model, data, out_dir) + [examples]
