@@ -7,12 +7,12 @@ from dlrun.core.compiler import Compiler
 from dlrun.core.config import Experiment, resolved
 from dlrun.core.engine import Hyper, init_inputs, model_graphdef
 from dlrun.core.programs import initial_state
-from dlrun.core.trainer import VariantResult, train
+from dlrun.core.trainer import VariantResult, train_cohort
 
 
 def train_one(exp: Experiment, loaded, seeds: list[int], compiler: Compiler | None = None) -> VariantResult:
     """One experiment over its seeds, as one cohort (a fresh compiler unless given one)."""
-    [result], _ = train(compiler or Compiler(), [exp], loaded, seeds)
+    [result], _ = train_cohort(compiler or Compiler(), [exp], loaded, seeds)
     return result
 
 

@@ -17,7 +17,7 @@ from dlrun.core import engine
 from dlrun.core.compiler import Compiler
 from dlrun.core.config import EarlyStopping, Optimizer
 from dlrun.core.losses import cross_entropy
-from dlrun.core.trainer import Cohort, check_settings, set_up, train
+from dlrun.core.trainer import Cohort, check_settings, set_up, train_cohort
 from dlrun.errors import ConfigError
 from dlrun.families.mlp import task as tasks
 from dlrun.families.mlp.config import Activation, MLPConfig, width_for_params
@@ -221,7 +221,7 @@ def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_
     """Variants that differ only in traced numbers (here the learning rate) can train as
     replicas of one program; each must get exactly what it gets alone."""
     slow = tiny(name="tiny-slow", optimizer=Optimizer(optax.sgd, 0.03))
-    (fast_batched, slow_batched), _ = train(Compiler(), [tiny(), slow], images, [0, 1])
+    (fast_batched, slow_batched), _ = train_cohort(Compiler(), [tiny(), slow], images, [0, 1])
     slow_alone = train_one(slow, images, [0, 1])
     for batched, alone in ((fast_batched, base_runs["pair"]), (slow_batched, slow_alone)):
         for key, values in alone.final.items():

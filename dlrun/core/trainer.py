@@ -254,7 +254,7 @@ class Cohort:
         self.checkpointer.save(epoch, self.state, {"results": progress})
 
 
-def train(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds: list[int]) -> tuple[list, list]:
+def train_cohort(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds: list[int]) -> tuple[list, list]:
     """A cohort trained start to end without progress lines (the GAN's judges): each
     variant's result and its trained models."""
     cohort = Cohort(compiler, set_up(compiler, experiments, loaded, seeds))

@@ -17,6 +17,7 @@ When there is no test file, the validation split is also the split reported as "
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections import Counter
@@ -152,13 +153,9 @@ class Vocab(NamedTuple):
         return [index.get(w, 1) for w in words]  # 1 = UNK
 
 
-_INDEXES: dict[tuple[str, ...], dict[str, int]] = {}
-
-
+@functools.cache  # a vocabulary encodes every sentence of a split: build its index once
 def _index(words: tuple[str, ...]) -> dict[str, int]:
-    if words not in _INDEXES:
-        _INDEXES[words] = {w: i for i, w in enumerate(words)}
-    return _INDEXES[words]
+    return {w: i for i, w in enumerate(words)}
 
 
 def build_vocab(sentences: list[Sentence], capacity: int, min_count: int = 2) -> Vocab:

@@ -15,7 +15,7 @@ from flax import nnx
 
 from dlrun.core.compiler import Compiler
 from dlrun.core.task import TaskData, apply_gradients
-from dlrun.core.trainer import train
+from dlrun.core.trainer import train_cohort
 from dlrun.data.images import ImageData
 from dlrun.families.generative import pictures
 from dlrun.families.generative.models import GAN, SAMPLE_SEED
@@ -230,5 +230,5 @@ def trained_judges(judge, data: TaskData) -> tuple[list, float]:
     # The test split was scaled to [0, 1] floats by `place`; the loader's format is uint8.
     images = ImageData(x, y, np.round(x_test * 255).astype(np.uint8), y_test, "the GAN's data", data_digest(data), None)
     exp = replace(judge, batch_size=min(judge.batch_size or len(y), len(y)), train_size=len(y))
-    [result], [models] = train(Compiler(), [exp], images, list(JUDGE_SEEDS))
+    [result], [models] = train_cohort(Compiler(), [exp], images, list(JUDGE_SEEDS))
     return models, float(np.mean(result.final["test_accuracy"]))
