@@ -4,6 +4,7 @@ import contextlib
 import functools
 import json
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -24,8 +25,8 @@ app = typer.Typer(
 )
 
 Epochs = Annotated[Optional[int], typer.Option(help="Epochs (default: the experiment's).")]
-Seeds = Annotated[int, typer.Option("--seeds", help="Independent seeds, reported as mean ± std.")]
-Seed = Annotated[int, typer.Option(help="First seed; seeds are SEED, SEED+1, ...")]
+Seeds = Annotated[Optional[int], typer.Option("--seeds", help="Independent seeds, reported as mean ± std (default 1).")]
+Seed = Annotated[Optional[int], typer.Option(help="First seed; seeds are SEED, SEED+1, ... (default 0).")]
 BatchSize = Annotated[Optional[int], typer.Option(help="Mini-batch size (full-batch variants keep full batch).")]
 Lr = Annotated[Optional[float], typer.Option("--lr", help="Learning rate (default: the experiment's).")]
 TrainSize = Annotated[Optional[int], typer.Option(help="Training examples used (default 10,000).")]
@@ -35,6 +36,9 @@ Json = Annotated[bool, typer.Option("--json", help="Print the result record as J
 CheckpointEvery = Annotated[Optional[int], typer.Option(help="Checkpoint every N epochs (default: every 30 s).")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest unfinished run of this name.")]
 ResumeFrom = Annotated[Optional[str], typer.Option(help="Continue this run (id under --out, or a folder).")]
+AllowDataChange = Annotated[
+    bool, typer.Option("--allow-data-change", help="Resume even though the data changed since the run started.")
+]
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset: mnist or fashion_mnist (default: the experiment's).")]
 
 
@@ -134,8 +138,8 @@ def _training_command(command: str, name_help: str, doc: str):
     def training_command(
         name: Annotated[str, typer.Argument(help=name_help)],
         epochs: Epochs = None,
-        seeds: Seeds = 1,
-        seed: Seed = 0,
+        seeds: Seeds = None,
+        seed: Seed = None,
         batch_size: BatchSize = None,
         lr: Lr = None,
         train_size: TrainSize = None,
@@ -145,11 +149,28 @@ def _training_command(command: str, name_help: str, doc: str):
         checkpoint_every: CheckpointEvery = None,
         resume: Resume = False,
         resume_from: ResumeFrom = None,
+        allow_data_change: AllowDataChange = False,
         as_json: Json = False,
     ) -> None:
-        overrides = _overrides(epochs, batch_size, lr, train_size, dataset)
+        given = dict(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            train_size=train_size,
+            dataset=dataset,
+            seeds=seeds,
+            seed=seed,
+            data_dir=data_dir,
+            checkpoint_every=checkpoint_every,
+        )
         resume_dir = _resume_dir(resume, resume_from, out, name)
-        _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every, resume_dir, as_json)
+        with output_to_stderr(as_json):
+            record = _train(_request(command, name, given, out, resume_dir, allow_data_change))
+        if as_json:
+            from dlrun.run.records import public_summary
+
+            print(json.dumps(public_summary(record)))
+        _exit_for(command, record)
 
     training_command.__doc__ = doc
     return handle_errors(training_command)
@@ -174,24 +195,15 @@ def report(
     from dlrun.output.report import write_report
 
     markdown, page = write_report(runs or [], out)
-    console.print(f"report: {markdown}\nreport: {page}")
-
-
-def _overrides(epochs, batch_size, lr, train_size, dataset):
-    from dlrun.data.images import DatasetName
-    from dlrun.run.request import Overrides
-
-    try:
-        data = DatasetName(dataset) if dataset else None
-    except ValueError:
-        raise ConfigError(f"unknown dataset {dataset!r}; known: {', '.join(d.value for d in DatasetName)}") from None
-    return Overrides(epochs, batch_size, lr, train_size, data)
+    console.print(f"report: {escape(str(markdown))}\nreport: {escape(str(page))}")
 
 
 def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, name: str) -> Optional[Path]:
     from dlrun.run.request import find_resumable
 
-    if resume_from:
+    if resume_from is not None:
+        if not resume_from.strip():
+            raise ConfigError("--resume-from needs a run id or a run folder")
         path = Path(resume_from) if Path(resume_from).is_dir() else out / resume_from
         if not (path / "record.json").is_file():
             raise ConfigError(f"no run {resume_from!r} to resume (looked for {path}/record.json)")
@@ -199,37 +211,63 @@ def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, name: str) 
     return find_resumable(out, name) if resume else None
 
 
-def _run(command, name, overrides, seeds, seed, data_dir, out, checkpoint_every, resume, as_json) -> None:
+def _request(command: str, name: str, given: dict, out: Path, resume: Optional[Path], allow_data_change: bool):
+    """The run asked for: a new one from the options, or the saved run to continue."""
+    from dlrun.data.images import DatasetName
+    from dlrun.run.request import Overrides, build_request, resume_request
+
+    if resume:
+        request = resume_request(resume, command, name, given, allow_data_change)
+        console.print(f"resuming {command} {name} in {escape(str(resume))} (with its recorded settings)")
+        return request
+    seed = 0 if given["seed"] is None else given["seed"]
+    seeds = 1 if given["seeds"] is None else given["seeds"]
+    _check_seeds(seed, seeds)
+    if given["checkpoint_every"] is not None and given["checkpoint_every"] < 1:
+        raise ConfigError(f"--checkpoint-every must be a positive integer, got {given['checkpoint_every']}")
+    try:
+        dataset = DatasetName(given["dataset"]) if given["dataset"] else None
+    except ValueError:
+        known = ", ".join(d.value for d in DatasetName)
+        raise ConfigError(f"unknown dataset {given['dataset']!r}; known: {known}") from None
+    overrides = Overrides(given["epochs"], given["batch_size"], given["learning_rate"], given["train_size"], dataset)
+    seed_list = tuple(range(seed, seed + seeds))
+    return build_request(command, name, overrides, seed_list, given["data_dir"], out, given["checkpoint_every"])
+
+
+def _train(request) -> dict:
+    """Run the request; process 0 then prints the results and draws the curves."""
     import jax
 
     from dlrun.core.devices import multi_host
     from dlrun.output.plots import save_curves
     from dlrun.run import runner
-    from dlrun.run.records import public_summary
-    from dlrun.run.request import build_request, resume_request
 
-    for flag, value in (("--seeds", seeds), ("--checkpoint-every", checkpoint_every)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} must be a positive integer, got {value}")
-    with output_to_stderr(as_json):
-        if resume:
-            request = resume_request(resume)
-            console.print(f"resuming {request.command} {request.name} in {resume} (with its recorded settings)")
-        else:
-            seed_list = tuple(range(seed, seed + seeds))
-            request = build_request(command, name, overrides, seed_list, data_dir, out, checkpoint_every)
-        with _sigterm_interrupts(not multi_host()):  # multi-host: JAX's preemption service hears it
-            record = runner.run(request)
-        if jax.process_index() == 0:  # process 0 prints and writes (dlrun.run.runner)
-            _print_results(record, multi_host())
-            save_curves(record, Path(record["run_dir"]))  # after the table: drawing takes a moment
-    if as_json:
-        print(json.dumps(public_summary(record)))
+    with _sigterm_interrupts(not multi_host()):  # multi-host: JAX's preemption service hears it
+        record = runner.run(request)
+    if jax.process_index() == 0:  # process 0 prints and writes (dlrun.run.runner)
+        _print_results(record, multi_host())
+        save_curves(record, Path(record["run_dir"]))  # after the table: drawing takes a moment
+    return record
+
+
+def _exit_for(command: str, record: dict) -> None:
     statuses = {r["status"] for r in record["results"]}
     if INTERRUPTED in statuses:
         raise typer.Exit(143 if record["stopped_by"] == "SIGTERM" else 130)
     if command == "train" and DIVERGED in statuses:
         raise typer.Exit(1)
+
+
+MAX_SEEDS = 1_000  # each seed is a replica in memory; more is a typo, not a study
+
+
+def _check_seeds(seed: int, seeds: int) -> None:
+    """Seeds are PRNG keys of 32 bits: SEED .. SEED+SEEDS-1 must all be in [0, 2**31)."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ConfigError(f"--seeds must be between 1 and {MAX_SEEDS:,}, got {seeds}")
+    if seed < 0 or seed + seeds > 2**31:
+        raise ConfigError(f"--seed must be in [0, {2**31 - seeds}] for {seeds} seed(s), got {seed}")
 
 
 def _print_results(record: dict, multi_host: bool) -> None:
@@ -241,8 +279,8 @@ def _print_results(record: dict, multi_host: bool) -> None:
     console.print(f"record: {escape(record['run_dir'])}/record.json")
     if not record["complete"]:
         where = " on every process" if multi_host else ""
-        command = f"dlrun {record['command']} {record['name']} --resume-from {record['run_dir']}"
-        console.print(f"stopped early; to continue{where}: [bold]{escape(command)}[/]")
+        command = shlex.join(["dlrun", record["command"], record["name"], "--resume-from", record["run_dir"]])
+        console.print(f"stopped early; to continue{where}: [bold]{escape(command)}[/]", soft_wrap=True)
 
 
 def run_command(argv: list[str] | None = None) -> int:

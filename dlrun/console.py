@@ -9,6 +9,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.text import Text
 
 console = Console(highlight=False)
 if not console.is_terminal:  # pipes and CI: Rich would assume 80 columns and wrap the tables
@@ -38,15 +39,16 @@ def output_to_stderr(enabled: bool = True):
 
 
 def notice(message: str) -> None:
-    """A visible, yellow one-line notice (e.g. the data came from a small sample)."""
-    console.print(f"[yellow]notice:[/] {message}", soft_wrap=True)
+    """A visible, yellow one-line notice (e.g. the data came from a small sample). The
+    message is plain text: brackets in a path are printed, never read as markup."""
+    console.print(Text.assemble(("notice: ", "yellow"), message), soft_wrap=True)
 
 
-def to_stderr(message: str) -> None:
-    """A line on stderr, whatever the console is writing to, and even when it is quiet."""
-    Console(stderr=True, highlight=False).print(message, soft_wrap=True)
+def to_stderr(message: str | Text) -> None:
+    """A line of plain text on stderr, whatever the console is writing to, and even when it is quiet."""
+    Console(stderr=True, highlight=False).print(Text(message) if isinstance(message, str) else message, soft_wrap=True)
 
 
 def error(message: str) -> None:
-    """A one-line error on stderr."""
-    to_stderr(f"[bold red]error:[/] {message}")
+    """A one-line error on stderr (plain text)."""
+    to_stderr(Text.assemble(("error: ", "bold red"), message))

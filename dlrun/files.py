@@ -50,6 +50,12 @@ def stop_after_writing():
             handlers[arrived[0]](arrived[0], None)
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading it means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_json_atomic(path: Path, payload: dict) -> None:
     """Write to a temporary file in the same folder, then rename: readers never see half a
     file. Values that JSON cannot hold (NaN, infinity) are written as null."""
@@ -60,6 +66,7 @@ def write_json_atomic(path: Path, payload: dict) -> None:
 def _write_json(path: Path, payload: dict) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it private; a record is as readable as the PNGs
         with os.fdopen(fd, "w") as f:
             json.dump(finite_or_none(payload), f, indent=1, allow_nan=False)
             f.flush()

@@ -132,10 +132,14 @@ def test_unknown_name_error_is_a_single_line():
     "option, value, message",
     [
         ("--epochs", "0", "--epochs must be a positive integer, got 0"),
-        ("--lr", "-1", "--lr must be positive, got -1"),
-        ("--lr", "0", "--lr must be positive"),
-        ("--lr", "nan", "--lr must be positive"),
-        ("--seeds", "0", "--seeds must be a positive integer, got 0"),
+        ("--lr", "-1", "--lr must be a positive finite number, got -1"),
+        ("--lr", "0", "--lr must be a positive finite number"),
+        ("--lr", "nan", "--lr must be a positive finite number"),
+        ("--lr", "inf", "--lr must be a positive finite number, got inf"),
+        ("--seeds", "0", "--seeds must be between 1 and 1,000, got 0"),
+        ("--seeds", "5000", "--seeds must be between 1 and 1,000, got 5000"),
+        ("--seed", "-5", "--seed must be in [0, 2147483647] for 1 seed(s), got -5"),
+        ("--seed", "2147483648", "--seed must be in [0, 2147483647] for 1 seed(s), got 2147483648"),
         ("--batch-size", "0", "--batch-size must be a positive integer, got 0"),
         ("--train-size", "-5", "--train-size must be a positive integer, got -5"),
         ("--dataset", "nope", "unknown dataset 'nope'; known: mnist, fashion_mnist"),
@@ -145,6 +149,14 @@ def test_bad_option_values_exit_2_with_a_clear_message(tmp_path, option, value, 
     result = invoke("train", "mnist-sigmoid-3layer", option, value, "--out", str(tmp_path))
     _assert_clean_error(result, message)
     assert list(tmp_path.iterdir()) == []  # refused before any run folder was made
+
+
+def test_dataset_on_a_lesson_with_its_own_data_is_refused(tmp_path):
+    _assert_clean_error(
+        invoke("train", "atis-lstm", "--dataset", "fashion_mnist", "--out", str(tmp_path)),
+        "--dataset applies to the image lessons; atis-lstm brings its own data",
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_values_are_refused_by_compare_too(tmp_path):

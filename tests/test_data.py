@@ -234,15 +234,15 @@ def test_npz_bad_shapes_and_values(tmp_path: Path) -> None:
 
 def test_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     paths = write_idx_set(tmp_path / "mnist", make_arrays())
-    if os.geteuid() == 0:  # root reads a chmod-0 file anyway: make the read fail as it would for a user
-        read_bytes = Path.read_bytes
+    if os.geteuid() == 0:  # root reads a chmod-0 file anyway: make the open fail as it would for a user
+        open_path = Path.open
 
-        def refuse(path: Path) -> bytes:
+        def refuse(path: Path, *args, **kwargs):
             if path == paths[0]:
                 raise PermissionError(13, "Permission denied", str(path))
-            return read_bytes(path)
+            return open_path(path, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "read_bytes", refuse)
+        monkeypatch.setattr(Path, "open", refuse)
     paths[0].chmod(0)
     with pytest.raises(DataError, match="permission denied") as info:
         load_images(MNIST, tmp_path)

@@ -1,16 +1,23 @@
-"""Checkpoints (orbax) of a batch of replicas, so an interrupted run can be resumed and
+"""Checkpoints (orbax) of a cohort of replicas, so an interrupted run can be resumed and
 end with the same numbers as an uninterrupted one (data order and dropout keys depend only
-on seed and epoch, so the continuation replays exactly)."""
+on seed and epoch, so the continuation replays exactly). A checkpoint that cannot be read
+is skipped with a notice: the cohort then trains from epoch 0, to the same numbers."""
 
+import contextlib
 import json
+import logging
+import re
 import shutil
 import time
 from pathlib import Path
 
 import jax
 
+from dlrun.console import notice
 from dlrun.errors import DlrunError
 from dlrun.files import stop_after_writing, write_json_atomic
+
+MARKER = re.compile(r"epoch_(\d+)\.json")
 
 CHECKPOINT_EVERY_S = 30.0  # long runs only: a short run never pays for orbax
 
@@ -49,11 +56,14 @@ class Checkpointer:
             self.folder.mkdir(parents=True, exist_ok=True)
             for stale in [path, *self.folder.glob("*.orbax-checkpoint-tmp*")]:  # half-written by a killed run
                 shutil.rmtree(stale, ignore_errors=True)
-            checkpointer = _orbax_alone()
-            checkpointer.save(path.absolute(), jax.device_get(state))
-            checkpointer.wait_until_finished()
-        except OSError as e:
-            raise DlrunError(f"could not write the checkpoint {path}: {e.strerror or e}") from None
+            with _orbax_quiet():
+                checkpointer = _orbax_alone()
+                checkpointer.save(path.absolute(), jax.device_get(state))
+                checkpointer.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 - orbax and TensorStore raise many kinds; the message says it
+            for partial in [path, *self.folder.glob("*.orbax-checkpoint-tmp*")]:
+                shutil.rmtree(partial, ignore_errors=True)
+            raise DlrunError(f"could not write the checkpoint {path}: {_first_line(e)}") from None
         write_json_atomic(self.folder / f"epoch_{epoch}.json", {"epoch": epoch, **progress})
         for old in self._complete():
             if old != epoch:
@@ -61,24 +71,55 @@ class Checkpointer:
                 shutil.rmtree(self.folder / f"epoch_{old}", ignore_errors=True)
 
     def _complete(self) -> list[int]:
-        """Epochs with a finished checkpoint (marker and state both present)."""
-        markers = self.folder.glob("epoch_*.json") if self.folder.is_dir() else []
-        epochs = [int(m.stem.split("_")[1]) for m in markers]
+        """Epochs with a finished checkpoint (marker and state both present); other files
+        in the folder are not ours and are left alone."""
+        names = [p.name for p in self.folder.iterdir()] if self.folder.is_dir() else []
+        epochs = [int(m.group(1)) for m in map(MARKER.fullmatch, names) if m]
         return sorted(e for e in epochs if (self.folder / f"epoch_{e}").is_dir())
 
     def restore(self, target):
-        """(epoch, state shaped like `target`, progress) of the latest checkpoint, or None."""
+        """(epoch, state shaped like `target`, progress) of the latest checkpoint, or None
+        when there is none or it cannot be read (then a notice says so)."""
         complete = self._complete()
         if not complete:
             return None
+        path = self.folder / f"epoch_{complete[-1]}"
+        try:
+            return complete[-1], self._read(path, target), json.loads(path.with_suffix(".json").read_text())
+        except Exception as e:  # noqa: BLE001 - a damaged checkpoint costs a retrain, never the run
+            notice(
+                f"checkpoint {path} cannot be read ({_first_line(e)}): skipped, the variants restart "
+                "from epoch 0; delete the folder to silence this"
+            )
+            return None
+
+    @staticmethod
+    def _read(path: Path, target):
         import orbax.checkpoint as ocp
 
-        epoch = complete[-1]
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        state = _orbax_alone().restore((self.folder / f"epoch_{epoch}").absolute(), abstract)
-        state = jax.device_get(state)  # host arrays, as saved: each process places them on its devices
-        progress = json.loads((self.folder / f"epoch_{epoch}.json").read_text())
-        return epoch, state, progress
+        with _orbax_quiet():
+            state = _orbax_alone().restore(path.absolute(), abstract)
+        return jax.device_get(state)  # host arrays, as saved: each process places them on its devices
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+@contextlib.contextmanager
+def _orbax_quiet():
+    """orbax logs a failed read or write as pages of tracebacks; dlrun reports it in one line."""
+    loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _orbax_alone():

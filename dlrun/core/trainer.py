@@ -13,6 +13,7 @@ The flow reads top to bottom:
 """
 
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple
@@ -70,8 +71,8 @@ def check_settings(exp: Experiment, n_train: int) -> None:
         raise ConfigError(f"batch size must be at least 1, got {exp.batch_size}")
     if exp.batch_size is not None and exp.batch_size > n_train:
         raise ConfigError(f"batch size {exp.batch_size} is larger than the {n_train} training examples")
-    if not exp.optimizer.learning_rate > 0:
-        raise ConfigError(f"learning rate must be positive, got {exp.optimizer.learning_rate}")
+    if not (math.isfinite(exp.optimizer.learning_rate) and exp.optimizer.learning_rate > 0):
+        raise ConfigError(f"learning rate must be a positive finite number, got {exp.optimizer.learning_rate}")
 
 
 def start_compiling(compiler: Compiler, experiments: list[Experiment], seeds: list[int]) -> None:

@@ -23,6 +23,7 @@ import hashlib
 import importlib.resources.abc  # stdlib, cheap; see _shim_importlib_resources
 import importlib.util
 import io
+import math
 import os
 import socket
 import sys
@@ -71,6 +72,13 @@ _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _IMAGE_MAGIC, _LABEL_MAGIC = 2051, 2049  # IDX: 0x08 (uint8) << 8 | ndim
 _SIDE = 28
 _NUM_CLASSES = 10
+# What one array in a data file may declare, checked from its header before anything is
+# allocated or decompressed: far above MNIST (60,000 images, 47 MB), yet a corrupt or
+# hostile header cannot make dlrun allocate more than this.
+_MAX_ITEMS = 10_000_000  # images or labels
+_MAX_GIB = 2
+_MAX_BYTES = _MAX_GIB << 30  # about 2.7 million 28x28 uint8 images
+_CHUNK = 16 << 20  # files are read in pieces of this size: no hidden full-size temporary copy
 # Where tensorflow-datasets downloads each dataset from (see tfds image_classification/mnist.py).
 _DOWNLOAD_HOSTS = {
     DatasetName.MNIST: ("storage.googleapis.com", 443),
@@ -234,49 +242,117 @@ def _find_idx_files(folder: Path) -> list[Path] | None:
 
 def _from_idx(paths: list[Path], folder: Path) -> ImageData:
     """Parse the four IDX files (ImageData order) into one validated ImageData."""
-    arrays = [_parse_idx(_read_file(p), p, images=(i % 2 == 0)) for i, p in enumerate(paths)]
+    arrays = [_read_idx(p, images=(i % 2 == 0)) for i, p in enumerate(paths)]
     labelled = [str(p) for p in paths]
     return _finish(arrays, labelled, source=f"IDX files in {folder}", notice=None)
 
 
-def _read_file(path: Path) -> bytes:
-    """File bytes, gunzipped when the content is gzip (decided by magic, not by the name)."""
+def _read_idx(path: Path, images: bool) -> np.ndarray:
+    """One IDX file, gzipped or raw (decided by magic, not by the name) -> [N, 28, 28] or [N] uint8.
+
+    The header is read and checked first, then exactly the payload it declares: a file can make
+    us allocate at most _MAX_BYTES, however far its gzip stream would unpack.
+    """
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            if not gzipped:
+                return _parse_idx(f, path, images, file_size=os.fstat(f.fileno()).st_size)
+            with gzip.GzipFile(fileobj=f) as stream:
+                return _parse_idx(stream, path, images, file_size=None)
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: bad or truncated gzip data ({err})") from None
     except OSError as err:
         raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
-    if not raw.startswith(b"\x1f\x8b"):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
-        raise DataError(f"{path}: bad or truncated gzip data ({err})") from None
 
 
-def _parse_idx(data: bytes, path: Path, images: bool) -> np.ndarray:
-    """IDX bytes -> [N, 28, 28] or [N] uint8, checking magic, dims and exact payload length."""
+def _parse_idx(f: io.BufferedIOBase, path: Path, images: bool, file_size: int | None) -> np.ndarray:
+    """Read an IDX stream: check magic, dims and size limits, then read exactly the declared payload.
+
+    `file_size` (raw files) lets a wrong payload length be refused before reading it; gzip
+    streams (None) are read up to the declared length and must end right there.
+    """
     kind, magic_expected = ("images", _IMAGE_MAGIC) if images else ("labels", _LABEL_MAGIC)
-    if len(data) < 4:
-        raise DataError(f"{path}: {len(data)} bytes, too short for an IDX file")
-    magic = int.from_bytes(data[:4], "big")
+    head = f.read(4)
+    if len(head) < 4:
+        raise DataError(f"{path}: {len(head)} bytes, too short for an IDX file")
+    magic = int.from_bytes(head, "big")
     if magic != magic_expected:
         raise DataError(f"{path}: wrong magic number {magic} (IDX {kind} have {magic_expected})")
     ndim = magic & 0xFF  # 3 for images, 1 for labels
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"{path}: truncated IDX header ({len(data)} of {header} bytes)")
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    rest = f.read(4 * ndim)
+    if len(rest) < 4 * ndim:
+        raise DataError(f"{path}: truncated IDX header ({4 + len(rest)} of {header} bytes)")
+    dims = tuple(int.from_bytes(rest[4 * i : 4 + 4 * i], "big") for i in range(ndim))
     if images and dims[1:] != (_SIDE, _SIDE):
         raise DataError(f"{path}: images are {dims[1]}x{dims[2]}, expected {_SIDE}x{_SIDE}")
-    expected = int(np.prod(dims))
-    if len(data) - header != expected:
+    _check_declared(str(path), dims, itemsize=1, kind=kind)
+    expected = math.prod(dims)
+    if file_size is not None and file_size - header != expected:
+        raise _payload_error(path, file_size - header, dims, expected)
+    payload = np.empty(expected, np.uint8)
+    got = _read_into(f, payload)
+    if got < expected:
+        raise _payload_error(path, got, dims, expected)
+    if f.read(1):
+        raise DataError(f"{path}: data goes on past the {expected:,} bytes the header {dims} declares (corrupt file)")
+    return payload.reshape(dims)
+
+
+def _payload_error(path: Path, got: int, dims: tuple[int, ...], expected: int) -> DataError:
+    return DataError(
+        f"{path}: payload is {got} bytes but the header {dims} needs {expected} (truncated or corrupt file)"
+    )
+
+
+def _read_into(f: io.BufferedIOBase, out: np.ndarray) -> int:
+    """Fill the uint8 array `out` from `f` in _CHUNK pieces; return how many bytes came (fewer at EOF)."""
+    view = memoryview(out)
+    got = 0
+    while got < len(out):
+        n = f.readinto(view[got : got + _CHUNK])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _check_declared(label: str, shape: tuple[int, ...], itemsize: int, kind: str) -> None:
+    """Refuse an array whose header declares more than _MAX_ITEMS rows or _MAX_BYTES, before allocating it."""
+    count = shape[0] if shape else 1
+    nbytes = math.prod(shape) * itemsize
+    if count > _MAX_ITEMS or nbytes > _MAX_BYTES:
         raise DataError(
-            f"{path}: payload is {len(data) - header} bytes but the header {dims} needs {expected} "
-            "(truncated or corrupt file)"
+            f"{label}: declares {count:,} {kind} ({nbytes:,} bytes, shape {shape}), over dlrun's limit of "
+            f"{_MAX_ITEMS:,} {kind} and {_MAX_GIB} GiB per array (corrupt file?)"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+
+
+def _read_file(path: Path) -> bytes:
+    """File bytes, gunzipped when the content is gzip (decided by magic, not by the name), at most _MAX_BYTES."""
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        with path.open("rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+            f.seek(0)
+            with gzip.GzipFile(fileobj=f) if gzipped else f as stream:
+                while chunk := stream.read(_CHUNK):
+                    total += len(chunk)
+                    if total > _MAX_BYTES:
+                        raise DataError(f"{path}: more than {_MAX_GIB} GiB of data, over dlrun's limit")
+                    chunks.append(chunk)
+    except PermissionError:
+        raise DataError(f"{path}: permission denied") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: bad or truncated gzip data ({err})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+    return b"".join(chunks)
 
 
 def _from_npz(path: Path) -> ImageData:
@@ -295,11 +371,33 @@ def _from_npz(path: Path) -> ImageData:
             has = ", ".join(archive.files) or "none"
             raise DataError(f"{path}: missing arrays {', '.join(missing)} (has: {has})")
         try:
+            for key in _NPZ_KEYS:  # all headers first: no array is loaded if any is oversized
+                _check_npy_header(archive.zip, path, key)
             arrays = [archive[k] for k in _NPZ_KEYS]
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
             raise DataError(f"{path}: corrupt array data ({err})") from None
     labelled = [f"{path}[{k}]" for k in _NPZ_KEYS]
     return _finish(arrays, labelled, source=f"npz file {path}", notice=None)
+
+
+def _check_npy_header(archive: zipfile.ZipFile, path: Path, key: str) -> None:
+    """Read the .npy header of member `key` (as np.load resolves it: `key`, else `key.npy`) and
+    refuse what it declares if over the limits, so np.load never allocates for a lying header."""
+    label = f"{path}[{key}]"
+    member = key if key in archive.namelist() else f"{key}.npy"
+    with archive.open(member) as f:
+        try:
+            version = np.lib.format.read_magic(f)
+        except ValueError:
+            raise DataError(f"{label}: not a .npy array (np.save format)") from None
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:  # 3.0 only adds unicode field names: never a pixel or label array
+            raise DataError(f"{label}: .npy format version {version[0]}.{version[1]} is not supported")
+    kind = "images" if key.startswith("x_") else "labels"
+    _check_declared(label, tuple(shape), dtype.itemsize, kind)
 
 
 # --------------------------------------------------------------------------- validation

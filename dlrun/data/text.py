@@ -33,6 +33,13 @@ TRAIN_FILE, TEST_FILE = "atis.train.w-intent.iob", "atis.test.w-intent.iob"
 # The documented default: the shared data folder beside the repository.
 ATIS_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / "atis",)
 VALIDATION_SENTENCES = 500
+# Bounds on what an ATIS-format file may hold, so that no file can make dlrun allocate
+# without bound (padding makes every sentence as long as the longest): the real ATIS
+# training file is 0.9 MB, its longest sentence 46 words, and all its splits padded
+# together about 270,000 word slots.
+MAX_WORDS = 200  # words in one sentence, BOS and EOS not counted
+MAX_FILE_MB = 20  # size of one file, in MB (10**6 bytes)
+MAX_PADDED_SLOTS = 20_000_000  # sentences x longest sentence, all splits: 180 MB of padded arrays
 PAD, UNK = "<pad>", "<unk>"  # ids 0 and 1 of every vocabulary
 OUTSIDE = "O"  # tag id 0; padded positions carry it too (they are masked anyway)
 
@@ -85,7 +92,14 @@ def parse_atis_line(line: str, path: Path | str, lineno: int) -> Sentence:
     if "\t" not in line:
         raise DataError(f"{where}: no tab between the words and the tags")
     text, labels = line.split("\t", 1)
-    words, tags = text.split(), labels.split()
+    limit = MAX_WORDS + 2  # BOS and EOS; splitting at most this often keeps a huge line cheap
+    words, tags = text.split(maxsplit=limit), labels.split(maxsplit=limit)
+    for side, items in (("words", words), ("tags", tags)):
+        if len(items) > limit:
+            raise DataError(
+                f"{where}: more than {MAX_WORDS} {side} in one sentence, over dlrun's limit "
+                "(every sentence is padded to the longest)"
+            )
     if len(words) != len(tags):
         raise DataError(f"{where}: {len(words)} words but {len(tags)} tags")
     if len(words) < 3 or words[0] != "BOS" or words[-1] != "EOS":
@@ -95,13 +109,35 @@ def parse_atis_line(line: str, path: Path | str, lineno: int) -> Sentence:
 
 def read_atis(path: Path) -> list[Sentence]:
     """Every non-blank line of an ATIS `.iob` file; DataError names the file and line."""
+    return _parse_atis(_read_bounded(path), path)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes, refusing files over MAX_FILE_MB before reading them."""
+    limit = MAX_FILE_MB * 10**6
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
+        size = path.stat().st_size
+        if size <= limit:
+            with path.open("rb") as f:
+                raw = f.read(limit + 1)  # bounded even if the file grows meanwhile
+            size = max(size, len(raw))
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if size > limit:
+        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB for an ATIS file")
+    return raw
+
+
+def _parse_atis(raw: bytes, path: Path) -> list[Sentence]:
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as e:
         raise DataError(f"cannot read {path}: {e}") from None
     sentences = [parse_atis_line(line, path, i) for i, line in enumerate(lines, 1) if line.strip()]
     if len(sentences) <= VALIDATION_SENTENCES and path.name == TRAIN_FILE:
         raise DataError(f"{path}: {len(sentences)} sentences, need more than {VALIDATION_SENTENCES}")
+    if not sentences:
+        raise DataError(f"{path}: no sentences (the file is empty or blank); fill it, or remove it")
     return sentences
 
 
@@ -128,18 +164,35 @@ def load_corpus(data_dir: Path | str | None = None) -> Corpus:
 
 
 def _atis_corpus(train_path: Path) -> Corpus:
-    sentences = read_atis(train_path)
+    raw = _read_bounded(train_path)
+    sentences = _parse_atis(raw, train_path)
+    digest = hashlib.sha256(raw)
     test_path = train_path.with_name(TEST_FILE)
-    test = read_atis(test_path) if test_path.is_file() else None
-    digest = hashlib.sha256(train_path.read_bytes())
-    if test is not None:
-        digest.update(test_path.read_bytes())
+    test = None
+    if test_path.is_file():
+        raw = _read_bounded(test_path)
+        test = _parse_atis(raw, test_path)
+        digest.update(raw)
     train, val = sentences[:-VALIDATION_SENTENCES], sentences[-VALIDATION_SENTENCES:]
+    files = str(train_path) if test is None else f"{train_path} and {test_path}"
+    _check_padded_size(sentences + (val if test is None else test), files)
     if test is not None:
         return Corpus(train, val, test, f"ATIS files in {train_path.parent}", digest.hexdigest(), None)
     held_out = f"the last {VALIDATION_SENTENCES} training sentences"
     notice = f"no {TEST_FILE} beside {train_path}: results are on the validation split ({held_out}, never trained on)"
     return Corpus(train, val, None, f"ATIS train file {train_path} (test = {held_out})", digest.hexdigest(), notice)
+
+
+def _check_padded_size(sentences: list[Sentence], files: str) -> None:
+    """Every split is padded to the longest sentence of all (validation twice when it stands in
+    for the test split): refuse corpora whose padded arrays would exceed MAX_PADDED_SLOTS."""
+    longest = max(len(s.words) for s in sentences)
+    slots = len(sentences) * longest
+    if slots > MAX_PADDED_SLOTS:
+        raise DataError(
+            f"{files}: {len(sentences):,} sentences padded to the longest ({longest} words) make {slots:,} "
+            f"word slots, over dlrun's limit of {MAX_PADDED_SLOTS:,}"
+        )
 
 
 # --------------------------------------------------------------------------- vocabularies

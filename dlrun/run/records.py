@@ -1,8 +1,10 @@
 """Run records under runs/ (or --out): what a run writes, after every cohort, so an
 interrupted comparison keeps what finished. Reading them is dlrun.output.records."""
 
+import contextlib
+import fcntl
+import os
 import platform
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -57,6 +59,27 @@ def new_run_dir(out: Path, name: str) -> Path:
     return run_dir
 
 
+@contextlib.contextmanager
+def run_lock(run_dir: Path | None):
+    """Hold the run folder for this process while it trains: a second `--resume` of the same
+    run says so instead of writing over it. The lock goes with the process, even a killed one."""
+    if run_dir is None:
+        yield
+        return
+    path = run_dir / ".lock"
+    with open(path, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            raise DlrunError(f"{run_dir} is already running (pid {lock.read().strip() or '?'})") from None
+        lock.seek(0), lock.truncate(), lock.write(str(os.getpid())), lock.flush()
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
 def result_summary(result: VariantResult, headline: str) -> dict:
     """Mean over seeds of every final metric (a family adds its own, e.g. test_f1), the
     standard keys scripts rely on (null where a family has no accuracy), and the spread
@@ -92,7 +115,12 @@ def _train_size(request: RunRequest, info: DataInfo, results: dict[str, VariantR
 
 
 def build_record(
-    request: RunRequest, info: DataInfo, results: dict[str, VariantResult], run_dir: Path | None, started: float
+    request: RunRequest,
+    info: DataInfo,
+    results: dict[str, VariantResult],
+    run_dir: Path | None,
+    started: float,
+    wall_s: float,
 ) -> dict:
     """The summary the CLI prints with --json, plus what a later report or resume needs."""
     claims = request.group.claims if request.group else ()
@@ -115,7 +143,7 @@ def build_record(
             "run_dir": str(run_dir) if run_dir else None,
             "request": request.recorded(),
             "started": started,
-            "wall_s": round(time.time() - started, 3),
+            "wall_s": round(wall_s, 3),
             "environment": environment(),
             "configs": {e.name: describe(e) for e in request.experiments},
             "history": {name: r.history for name, r in results.items()},

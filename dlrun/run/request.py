@@ -2,6 +2,9 @@
 overrides applied and their Refs resolved, the seeds, the data and where records go; and
 the same request rebuilt from a saved run to resume it."""
 
+import glob
+import hashlib
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,13 +34,15 @@ class Overrides:
         ):
             if value is not None and value < 1:
                 raise ConfigError(f"{flag} must be a positive integer, got {value}")
-        if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ConfigError(f"--lr must be positive, got {self.learning_rate}")
+        if self.learning_rate is not None and not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(f"--lr must be a positive finite number, got {self.learning_rate}")
 
     def apply(self, exp: Experiment) -> Experiment:
         plain = (("epochs", self.epochs), ("train_size", self.train_size))
         changes = {k: v for k, v in plain if v is not None}
-        if self.dataset is not None and exp.dataset is not None:  # text and toy tasks bring their own data
+        if self.dataset is not None and exp.dataset is None:
+            raise ConfigError(f"--dataset applies to the image lessons; {exp.name} brings its own data")
+        if self.dataset is not None:
             changes["dataset"] = self.dataset
         if self.batch_size is not None and exp.batch_size is not None:  # full batch stays full batch
             changes["batch_size"] = self.batch_size
@@ -58,6 +63,7 @@ class RunRequest:
     overrides: Overrides = Overrides()  # recorded, so --resume rebuilds the same request
     checkpoint_every: int | None = None  # epochs between checkpoints (default: every 30 s)
     resume: Path | None = None  # the run folder to continue
+    allow_data_change: bool = False  # resume even though the data's SHA-256 changed
 
     def recorded(self) -> dict:
         """What the record keeps to rebuild this request (`resume_request`)."""
@@ -98,29 +104,64 @@ def _comma_list(names: str) -> tuple[str, ...]:
     return listed
 
 
-def resume_request(run_dir: Path) -> RunRequest:
-    """The request a saved run was started with, set to continue in the same folder."""
-    saved = load_record(run_dir / RECORD_NAME)["request"]
+def resume_request(run_dir: Path, command: str, name: str, given: dict, allow_data_change: bool = False) -> RunRequest:
+    """The request a saved run was started with, set to continue in the same folder. The
+    command and name typed must be the run's, and an option given again must have the
+    value the run was started with: a resume never changes what it continues."""
+    record = load_record(run_dir / RECORD_NAME)
+    saved = record["request"]
+    if (saved["command"], saved["name"]) != (command, name):
+        raise ConfigError(f"{run_dir} is a run of `{saved['command']} {saved['name']}`, not `{command} {name}`")
+    if record.get("complete"):
+        raise DlrunError(f"{run_dir} finished: nothing to resume")
     o = saved["overrides"]
     dataset = DatasetName(o["dataset"]) if o["dataset"] else None
     overrides = Overrides(o["epochs"], o["batch_size"], o["learning_rate"], o["train_size"], dataset)
     data_dir = Path(saved["data_dir"]) if saved["data_dir"] else None
-    return build_request(
-        saved["command"],
-        saved["name"],
-        overrides,
-        tuple(saved["seeds"]),
-        data_dir,
-        run_dir.parent,
-        saved["checkpoint_every"],
-        run_dir,
+    recorded = {
+        **describe(overrides),
+        "seeds": len(saved["seeds"]),
+        "seed": saved["seeds"][0],
+        "data_dir": data_dir,
+        "checkpoint_every": saved["checkpoint_every"],
+    }
+    changed = [
+        f"{key} {given[key]} (recorded: {recorded[key]})"
+        for key in given
+        if given[key] is not None and given[key] != recorded[key]
+    ]
+    if changed:
+        raise ConfigError(f"a resume continues with the run's recorded settings; drop {', '.join(changed)}")
+    return replace(
+        build_request(
+            command,
+            name,
+            overrides,
+            tuple(saved["seeds"]),
+            data_dir,
+            run_dir.parent,
+            saved["checkpoint_every"],
+            run_dir,
+        ),
+        allow_data_change=allow_data_change,
     )
 
 
 def find_resumable(out: Path, name: str) -> Path:
     """The newest run of `name` under `out` that did not finish."""
-    for run_dir in sorted(out.glob(f"*-{name}"), reverse=True):  # folder names start with the time
+    for run_dir in sorted(out.glob(f"*-{glob.escape(folder_label(name))}"), reverse=True):  # names start with the time
         record = load_record(run_dir / RECORD_NAME) if (run_dir / RECORD_NAME).is_file() else {}
         if record.get("name") == name and not record.get("complete", True):
             return run_dir
     raise DlrunError(f"no unfinished run of {name!r} under {out} to resume")
+
+
+MAX_LABEL = 80  # characters of the run's name in its folder name
+
+
+def folder_label(name: str) -> str:
+    """The run's name as its folder shows it: a long list of experiments is shortened, with
+    a hash of the whole that keeps two such runs apart."""
+    if len(name) <= MAX_LABEL:
+        return name
+    return f"{name[: MAX_LABEL - 9]}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"

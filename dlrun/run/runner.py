@@ -5,6 +5,7 @@ A cohort is the experiments that train together as replicas of one compiled prog
 (same structure, data and epochs; on CPU each variant is a cohort of its own, see
 `batch_variants_default`)."""
 
+import contextlib
 import os
 import shutil
 import time
@@ -22,14 +23,14 @@ from dlrun.core.config import Experiment
 from dlrun.core.devices import StopAgreement, configure
 from dlrun.core.engine import structure_key
 from dlrun.core.trainer import Cohort, Setup, VariantResult, check_settings, set_up, start_compiling
-from dlrun.errors import Terminated
+from dlrun.errors import DlrunError, Terminated
 from dlrun.files import write_json_atomic
 from dlrun.output import plots
 from dlrun.output.records import RECORD_NAME, load_record
 from dlrun.output.tables import STATUS_STYLE
 from dlrun.record_format import INTERRUPTED
-from dlrun.run.records import build_record, finished_results, new_run_dir
-from dlrun.run.request import RunRequest
+from dlrun.run.records import build_record, finished_results, new_run_dir, run_lock
+from dlrun.run.request import RunRequest, folder_label
 
 
 def batch_variants_default() -> bool:
@@ -93,42 +94,79 @@ class Run:
         self.results: dict[str, VariantResult] = {}
         self.stopped_by: str | None = None  # "SIGTERM" or "Ctrl-C" once interrupted
         self.run_dir: Path | None = None
+        self.started = self.part_started = time.time()  # a resumed run keeps its first start
+        self.earlier_wall_s, self.earlier_compiled = 0.0, (0, 0)  # a resumed run's parts before this one
+        self.epochs_run = 0  # in this process
 
     def execute(self) -> dict:
         """Train every experiment of the request; returns the record (also saved on disk)."""
-        request, seeds = self.request, list(self.request.seeds)
+        request = self.request
         cohorts = plan_cohorts(request.experiments, batch_variants_default())
         if not request.resume:  # the first initial state needs no data: it compiles while the data loads
-            start_compiling(self.compiler, cohorts[0], seeds)
+            start_compiling(self.compiler, cohorts[0], list(request.seeds))
         early_s = self.compiler.trace_s
         data = load_data(request)
         self.info = data[data_key(request.experiments[0])][1]
         for exp in request.experiments:  # bad settings fail before a run folder exists
             check_settings(exp, exp.task.train_rows(exp, data[data_key(exp)][0]))
-        self.run_dir = request.resume or (new_run_dir(request.out, request.name) if self.primary else None)
         if request.resume:
-            self.results = finished_results(load_record(self.run_dir / RECORD_NAME))
-        self.started = time.time()
-        self.save(complete=False)  # from the start, so a run stopped early can be resumed
+            self._continue(load_record(request.resume / RECORD_NAME))
         cohorts = [c for c in cohorts if not all(e.name in self.results for e in c)]  # some finished before a resume
         plots.import_in_background()
         with _progress() as progress:
             ready = self._set_up(cohorts, data, progress)
-            for i, cohort in enumerate(ready):
-                self._train(cohort, progress, ahead_s=early_s if i == 0 else 0.0)
-                if self.stopped_by:
-                    for later in ready[i + 1 :]:
-                        for line in later.lines:
-                            progress.update(line, metrics="[yellow]not started[/]")
-                    break  # keep the checkpoint: --resume continues from it
-                self.save(complete=False)
+            self.run_dir = request.resume or (
+                new_run_dir(request.out, folder_label(request.name)) if self.primary else None
+            )
+            with run_lock(self.run_dir if self.primary else None), self._removed_if_nothing_trained():
+                self._train_all(ready, progress, early_s)
         statuses = {r.status for r in self.results.values()}
         return self.save(complete=len(self.results) == len(request.experiments) and INTERRUPTED not in statuses)
 
+    def _train_all(self, ready: list["ReadyCohort"], progress: Progress, early_s: float) -> None:
+        self.save(complete=False)  # from the start, so a run stopped early can be resumed
+        for i, cohort in enumerate(ready):
+            self._train(cohort, progress, ahead_s=early_s if i == 0 else 0.0)
+            if self.stopped_by:
+                for later in ready[i + 1 :]:
+                    for line in later.lines:
+                        progress.update(line, metrics="[yellow]not started[/]")
+                return  # keep the checkpoint: --resume continues from it
+            self.save(complete=False)
+
+    def _continue(self, previous: dict) -> None:
+        """A resume: the finished variants, the times and counts so far, and the same data."""
+        recorded = previous["data"]["sha256"]
+        if recorded != self.info.sha256 and not self.request.allow_data_change:
+            raise DlrunError(
+                f"the data changed since {self.request.resume} started (SHA-256 {recorded[:12]}… is now "
+                f"{self.info.sha256[:12]}…): its variants would train on different data; "
+                "pass --allow-data-change to resume anyway"
+            )
+        self.results = finished_results(previous)
+        self.started, self.earlier_wall_s = previous["started"], previous["wall_s"]
+        self.earlier_compiled = (previous.get("structures_compiled", 0), previous.get("programs_compiled", 0))
+
+    @contextlib.contextmanager
+    def _removed_if_nothing_trained(self):
+        """A run that fails before its first epoch leaves no folder behind (a resume keeps
+        its folder, and Ctrl-C keeps it for --resume)."""
+        try:
+            yield
+        except Exception:
+            if self.primary and not self.request.resume and not self.epochs_run:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+
     def save(self, complete: bool) -> dict:
-        record = build_record(self.request, self.info, self.results, self.run_dir, self.started)
+        wall_s = self.earlier_wall_s + time.time() - self.part_started
+        record = build_record(self.request, self.info, self.results, self.run_dir, self.started, wall_s)
         record |= {"complete": complete, "stopped_by": self.stopped_by}
-        record |= {"structures_compiled": self.compiler.structures, "programs_compiled": self.compiler.programs}
+        structures, programs = self.earlier_compiled
+        record |= {
+            "structures_compiled": structures + self.compiler.structures,
+            "programs_compiled": programs + self.compiler.programs,
+        }
         if self.primary:
             write_json_atomic(self.run_dir / RECORD_NAME, record)
         return record
@@ -153,6 +191,7 @@ class Run:
         cohort = Cohort(self.compiler, setup, checkpointer, self.stop)
         try:
             for end in cohort.epochs():
+                self.epochs_run += 1
                 loss, score = end.metrics["train_loss"].mean(), end.metrics[f"test_{headline}"].mean()
                 text = f"loss {loss:.4f}  test {headline} {score:.3f}"
                 progress.update(ready.lines[end.variant], completed=end.epoch + 1, metrics=text)
