@@ -242,3 +242,8 @@ def test_the_record_is_as_readable_as_the_pictures(tmp_path):
     (run_dir,) = tmp_path.iterdir()
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (run_dir / "record.json", run_dir / "curves.png")}
     assert modes == {"record.json": 0o644, "curves.png": 0o644}
+
+
+def test_show_of_a_name_no_file_system_takes_is_an_unknown_name():
+    result = run_cli("show", "x" * 300)
+    one_line_error(result, 2, "unknown experiment, group or run id")

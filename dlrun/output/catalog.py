@@ -4,6 +4,7 @@ scripts. Reads the declarations only: no JAX is imported."""
 import json
 
 from rich.table import Table
+from rich.text import Text
 
 from dlrun.console import console
 from dlrun.core.config import Experiment, describe
@@ -42,12 +43,12 @@ def print_listing() -> None:
         experiments.add_column(column, justify="right" if column == "lecture" else "left")
     for e in data["experiments"]:
         ref = f"{e['reference']:.2f}" if e["reference"] is not None else "—"
-        experiments.add_row(e["name"], ref, e["description"])
+        experiments.add_row(Text(e["name"]), ref, Text(e["description"]))  # plain text, never markup
     groups = Table(title="compare groups (dlrun compare GROUP)")
     for column in ("group", "variants", "claim"):
         groups.add_column(column)
     for g in data["groups"]:
-        groups.add_row(g["name"], str(len(g["variants"])), "; ".join(g["claims"]) or g["description"])
+        groups.add_row(Text(g["name"]), str(len(g["variants"])), Text("; ".join(g["claims"]) or g["description"]))
     console.print(experiments)
     console.print(groups)
 

@@ -41,6 +41,12 @@ STYLE = {
 }
 
 
+def _plain(text: str) -> str:
+    """Text from a record, shown as written: matplotlib would read "$...$" as mathtext (and
+    fail on a bad formula, losing the figure)."""
+    return str(text).replace("$", r"\$")
+
+
 def import_in_background() -> None:
     """Start importing matplotlib on another thread: a run calls this before it compiles
     and trains, so the import (about half a second) overlaps that wait instead of
@@ -143,7 +149,9 @@ def _figure(record: dict, history: dict[str, list[dict]], rows: list[str]):
         title=_legend_title(record, history),
     )
     figure.suptitle(
-        f"{record.get('command', 'run')} {record.get('name', '')}: learning curves", fontsize=13, fontweight="bold"
+        _plain(f"{record.get('command', 'run')} {record.get('name', '')}: learning curves"),
+        fontsize=13,
+        fontweight="bold",
     )
     return figure
 
@@ -176,7 +184,7 @@ def _draw_variant(
             ax.axhline(reference[1], color=colour, ls=":", lw=1.6)
     if line is None:  # nothing measured: still in the legend, so the variant is not silently missing
         line = panels[0][1].plot([], [], color=colour)[0]
-    line.set_label(variant if status == OK else f"{variant} ({status})")
+    line.set_label(_plain(variant if status == OK else f"{variant} ({status})"))
     return line
 
 
@@ -192,7 +200,7 @@ def _finish_axes(axes, rows: list[str], epochs: int, ok: list[list[dict]]) -> No
     if epochs <= 3:  # a short run: a little room around whole epochs
         axes[0, 0].set_xlim(0.5, epochs + 0.5)
     for row, stem in zip(axes, rows):
-        row[0].set_ylabel(stem.replace("_", " "))
+        row[0].set_ylabel(_plain(stem.replace("_", " ")))
         if "accuracy" in stem:
             low, high = row[0].get_ylim()
             row[0].set_ylim(max(low, 0.0), min(high, 1.005))
@@ -263,5 +271,5 @@ def _legend_title(record: dict, history: dict[str, list[dict]]) -> str:
     data = record.get("data") or {}
     if not data:
         return spread
-    sizes = f"{data.get('train_size', 0):,} train / {data.get('test_size', 0):,} test"
-    return f"{data.get('source', '?')} · {sizes} · {spread}"
+    sizes = f"{data.get('train_size') or 0:,} train / {data.get('test_size') or 0:,} test"
+    return _plain(f"{data.get('source', '?')} · {sizes} · {spread}")

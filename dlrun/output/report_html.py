@@ -3,9 +3,12 @@ so it can be mailed or opened anywhere. Every text from a record is escaped."""
 
 import base64
 import html
+import re
 from pathlib import Path
 
+from dlrun.console import notice
 from dlrun.output import plots
+from dlrun.output.records import MAX_PICTURE_BYTES, Refused, read_regular
 from dlrun.output.report_css import CSS
 from dlrun.output.report_text import (
     CLAIM_HEADER,
@@ -18,6 +21,7 @@ from dlrun.output.report_text import (
     result_rows,
     summary_line,
     title,
+    unique_names,
     verdict_counts,
 )
 from dlrun.record_format import VERDICTS
@@ -54,14 +58,25 @@ def _html_table(header, rows, notes: dict[str, str] | None = None) -> str:
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
+def _anchors(lessons: list[Lesson]) -> list[str]:
+    """One HTML id per lesson, from its run id: letters, digits, "-", "_" and "." only, and
+    unique even when two runs in different folders have the same name."""
+    return unique_names([re.sub(r"[^A-Za-z0-9_.-]+", "-", lesson.run_id).strip("-") or "run" for lesson in lessons])
+
+
 def _html_image(path: Path, caption: str, show_caption: bool = True) -> str:
-    """The PNG embedded as base64, so report.html is one file that opens anywhere."""
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    """The PNG embedded as base64, so report.html is one file that opens anywhere (read only
+    when it is a regular file of at most MAX_PICTURE_BYTES; else left out with a notice)."""
+    try:
+        data = base64.b64encode(read_regular(path, MAX_PICTURE_BYTES)).decode("ascii")
+    except Refused as e:
+        notice(f"picture {path} not embedded: {e}")
+        return ""
     text = f"<figcaption>{html.escape(caption)}</figcaption>" if show_caption else ""
     return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption)}">{text}</figure>'
 
 
-def _html_summary(lessons: list[Lesson]) -> str:
+def _html_summary(lessons: list[Lesson], anchors: list[str]) -> str:
     """Verdict counts as coloured tiles, then every claim with a link to its lesson."""
     counts = verdict_counts(lessons)
     tiles = "".join(
@@ -69,24 +84,24 @@ def _html_summary(lessons: list[Lesson]) -> str:
         for v in VERDICTS
     )
     rows = "".join(
-        f'<tr><td><a href="#{html.escape(lesson.run_id)}">{html.escape(title(lesson.record))}</a></td>'
+        f'<tr><td><a href="#{anchor}">{html.escape(title(lesson.record))}</a></td>'
         f"<td>{html.escape(c[0])}</td>{_html_cell('verdict', c[2])}</tr>"
-        for lesson in lessons
+        for lesson, anchor in zip(lessons, anchors)
         for c in claim_rows(lesson.record)
     )
     table = f"<table><thead><tr><th>lesson</th><th>claim</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>"
     return f'<div class="tiles">{tiles}</div><p>{html.escape(summary_line(lessons))}.</p>' + (table if rows else "")
 
 
-def _html_lesson(lesson: Lesson, out: Path) -> str:
+def _html_lesson(lesson: Lesson, anchor: str, out: Path) -> str:
     record = lesson.record
     notes = {name: c.get("description") for name, c in (record.get("configs") or {}).items() if isinstance(c, dict)}
     parts = [
-        f'<section id="{html.escape(lesson.run_id)}"><h2>{html.escape(title(record))}</h2>',
+        f'<section id="{anchor}"><h2>{html.escape(title(record))}</h2>',
         f'<p class="meta">{html.escape(data_line(record))} · run <code>{html.escape(lesson.run_id)}</code></p>',
     ]
-    if notice := (record.get("data") or {}).get("notice"):
-        parts.append(f'<p class="notice">{html.escape(notice)}</p>')
+    if data_notice := (record.get("data") or {}).get("notice"):
+        parts.append(f'<p class="notice">{html.escape(data_notice)}</p>')
     parts.append(_html_table(result_header(record), result_rows(record), notes))
     if record.get("claims"):
         parts += ["<h3>The lesson's claims</h3>", _html_table(CLAIM_HEADER, claim_rows(record))]
@@ -99,11 +114,12 @@ def _html_lesson(lesson: Lesson, out: Path) -> str:
 
 
 def html_page(lessons: list[Lesson], stamp: str, out: Path) -> str:
-    body = "\n".join(_html_lesson(lesson, out) for lesson in lessons)
+    anchors = _anchors(lessons)
+    body = "\n".join(_html_lesson(lesson, anchor, out) for lesson, anchor in zip(lessons, anchors))
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>dlrun report</title><style>{CSS}</style></head><body>"
         f'<h1>dlrun report</h1><p class="meta">{html.escape(header_line(lessons, stamp))}</p>'
-        f"<h2>Summary</h2>{_html_summary(lessons)}\n{body}</body></html>\n"
+        f"<h2>Summary</h2>{_html_summary(lessons, anchors)}\n{body}</body></html>\n"
     )

@@ -1,8 +1,13 @@
 """The report's content, shared by its two formats (one section per run record: ours vs
-the lecture, the claims' verdicts, the pictures), and its Markdown form."""
+the lecture, the claims' verdicts, the pictures), and its Markdown form.
 
+Every text the Markdown embeds from a record or a path is escaped (md_text, md_code,
+md_link): a name like `evil[x](y)` or `<b>` is shown as written, never as markup."""
+
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from dlrun.output.tables import fmt_number
 from dlrun.record_format import DEFAULT_COLUMNS, VERDICTS
@@ -18,6 +23,41 @@ class Lesson:
     record: dict
     run_id: str
     pictures: list[tuple[str, Path]]  # (caption, path relative to the report folder); curves first
+
+
+MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|&~$])")  # backslash-escaped in text (CommonMark, GitHub)
+NEWLINES = re.compile(r"[\r\n]+")
+
+
+def md_text(text) -> str:
+    """TEXT shown literally in Markdown, on one line (fit for a table cell)."""
+    return MD_SPECIAL.sub(r"\\\1", NEWLINES.sub(" ", str(text)))
+
+
+def md_code(text) -> str:
+    """TEXT as an inline code span, whatever backticks it holds."""
+    text = NEWLINES.sub(" ", str(text))
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def md_link(path: Path) -> str:
+    """A relative link to PATH, percent-encoded: spaces, brackets and parentheses stay in the link."""
+    return quote(path.as_posix())
+
+
+def unique_names(names: list[str], taken=()) -> list[str]:
+    """NAMES made unique (a, a-2, a-3...; case-insensitive, as some file systems are),
+    avoiding those in TAKEN."""
+    used, unique = {t.casefold() for t in taken}, []
+    for name in names:
+        candidate, n = name, 1
+        while candidate.casefold() in used:
+            n += 1
+            candidate = f"{name}-{n}"
+        used.add(candidate.casefold())
+        unique.append(candidate)
+    return unique
 
 
 def _seeds(record: dict) -> int:
@@ -54,7 +94,7 @@ def result_rows(record: dict) -> list[list[str]]:
                 fmt_number(ours, r.get(f"{headline}_std") if spread else None),
                 delta,
                 *(fmt_number(r.get(key)) for key, _ in others),
-                str(r.get("epochs", "—")),
+                "—" if r.get("epochs") is None else str(r["epochs"]),
                 f"{r.get('wall_s') or 0:.1f}",
                 r.get("status", "?"),
             ]
@@ -78,8 +118,8 @@ def title(record: dict) -> str:
 def data_line(record: dict) -> str:
     data, seeds = record.get("data") or {}, _seeds(record)
     return (
-        f"{data.get('source', '?')}, {data.get('train_size', 0):,} training / "
-        f"{data.get('test_size', 0):,} test examples, "
+        f"{data.get('source') or '?'}, {data.get('train_size') or 0:,} training / "
+        f"{data.get('test_size') or 0:,} test examples, "
         f"{seeds} seed{'s' if seeds != 1 else ''}" + (" (mean ± std)" if seeds > 1 else "")
     )
 
@@ -104,11 +144,11 @@ def summary_line(lessons: list[Lesson]) -> str:
 
 def _md_table(header, rows) -> list[str]:
     def cell(column: str, text: str) -> str:
-        text = text.replace("|", "\\|")
+        text = md_text(text)  # "|" too: it would end the cell
         return f"**{text}**" if column == "verdict" else text
 
     lines = [
-        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(map(md_text, header)) + " |",
         "|" + "|".join("---" if h in TEXT_COLUMNS else "---:" for h in header) + "|",
     ]
     return lines + ["| " + " | ".join(cell(h, c) for h, c in zip(header, row)) + " |" for row in rows]
@@ -117,26 +157,26 @@ def _md_table(header, rows) -> list[str]:
 def record_markdown(lesson: Lesson | dict) -> str:
     """A lesson's section: data, the results table, the claims, the pictures."""
     if isinstance(lesson, dict):
-        lesson = Lesson(lesson, Path(lesson.get("run_dir", "run")).name, [])
+        lesson = Lesson(lesson, Path(lesson.get("run_dir") or "run").name, [])
     record = lesson.record
     lines = [
-        f"## {title(record)}",
+        f"## {md_text(title(record))}",
         "",
-        f"Data: {data_line(record)}. Record: `{record.get('run_dir', lesson.run_id)}`.",
+        f"Data: {md_text(data_line(record))}. Record: {md_code(record.get('run_dir') or lesson.run_id)}.",
         "",
     ]
-    if (record.get("data") or {}).get("notice"):
-        lines += [f"> notice: {record['data']['notice']}", ""]
+    if notice := (record.get("data") or {}).get("notice"):
+        lines += [f"> notice: {md_text(notice)}", ""]
     lines += _md_table(result_header(record), result_rows(record))
     if record.get("claims"):
         lines += ["", *_md_table(CLAIM_HEADER, claim_rows(record))]
     for caption, path in lesson.pictures:
-        lines += ["", f"![{caption}]({path.as_posix()})", f"*{caption}*"]
+        lines += ["", f"![{md_text(caption)}]({md_link(path)})", f"*{md_text(caption)}*"]
     return "\n".join(lines) + "\n"
 
 
 def markdown(lessons: list[Lesson], stamp: str) -> str:
-    lines = ["# dlrun report", "", header_line(lessons, stamp), "", summary_line(lessons) + ".", ""]
+    lines = ["# dlrun report", "", md_text(header_line(lessons, stamp)), "", summary_line(lessons) + ".", ""]
     summary = [[title(lesson.record), c[0], c[2]] for lesson in lessons for c in claim_rows(lesson.record)]
     if summary:
         lines += [*_md_table(("lesson", "claim", "verdict"), summary), ""]

@@ -2,30 +2,39 @@
 
 A run id is the name of a run folder (`20261122-231926-488075-dropout`). Runs are found
 at any depth below the root, since `make reproduce-all` nests its runs in runs/reproduce/.
+A record that cannot be read or is of the wrong shape is listed as "unreadable record:
+<reason>", and the other runs are listed as usual. Run ids, paths and every text from a
+record are printed as plain text (rich.text.Text, rich.markup.escape), never as markup.
 """
 
 import json
+import os
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from dlrun.console import console
-from dlrun.errors import ConfigError, DlrunError
+from dlrun.errors import ConfigError
 from dlrun.output import catalog
 from dlrun.output.plots import CURVES_NAME
-from dlrun.output.records import RECORD_NAME, load_record, run_dirs
-from dlrun.output.report import family_pictures
-from dlrun.output.tables import claims_table, results_table, status_style
+from dlrun.output.records import RECORD_NAME, BadRecord, load_record, run_dirs
+from dlrun.output.report import family_pictures, safe_picture
+from dlrun.output.tables import claims_table, results_table, status_text
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INTERRUPTED, OK
 
 
 def started(record: dict, run_dir: Path) -> datetime:
     """When the run began: the record's timestamp, else the folder's modification time."""
-    seconds = record.get("started")
-    if not isinstance(seconds, (int, float)):
-        seconds = run_dir.stat().st_mtime
+    seconds = record.get("started")  # checked by load_record: seconds in a sane range, or absent
+    if seconds is None:
+        try:
+            seconds = run_dir.stat().st_mtime
+        except OSError:
+            seconds = 0.0
     return datetime.fromtimestamp(seconds, timezone.utc)
 
 
@@ -61,8 +70,8 @@ def summary(run_dir: Path) -> dict:
     try:
         record = load_record(run_dir / RECORD_NAME)
         status = status_summary(record)
-    except DlrunError:
-        record, status = {}, "unreadable record"
+    except BadRecord as e:
+        record, status = {}, f"unreadable record: {e.reason}"
     best, (key, label) = best_result(record), headline(record)
     return {
         "run_id": run_dir.name,
@@ -87,13 +96,13 @@ def print_runs(root: Path, as_json: bool) -> None:
     if as_json:
         print(json.dumps(rows))
     elif not rows:
-        console.print(f"no saved runs under {root}/ (`dlrun train` and `dlrun compare` write them there)")
+        console.print(f"no saved runs under {escape(str(root))}/ (`dlrun train` and `dlrun compare` write them there)")
     else:
         console.print(runs_table(rows, root))
 
 
 def runs_table(rows: list[dict], root: Path) -> Table:
-    table = Table(title=f"saved runs under {root}/ (newest first)", caption="details: dlrun show RUN_ID")
+    table = Table(title=Text(f"saved runs under {root}/ (newest first)"), caption="details: dlrun show RUN_ID")
     for column in ("run id", "date (UTC)", "run", "data", "best", "variant", "status"):
         table.add_column(
             column, justify="right" if column == "best" else "left", no_wrap=column in ("run id", "date (UTC)")
@@ -102,25 +111,29 @@ def runs_table(rows: list[dict], root: Path) -> Table:
         h = r["headline"]
         best = "—" if h["value"] is None else f"{h['value']:.3f} {h['label']}"
         table.add_row(
-            r["run_id"],
+            Text(r["run_id"]),
             r["started"][:16].replace("T", " "),
-            f"{r['command'] or '?'} {r['name'] or '?'}",
-            r["data_source"] or "—",
-            best,
-            h["variant"] or "—",
-            f"[{status_style(r['status'])}]{r['status']}[/]",
+            Text(f"{r['command'] or '?'} {r['name'] or '?'}"),
+            Text(r["data_source"] or "—"),
+            Text(best),
+            Text(h["variant"] or "—"),
+            status_text(r["status"]),
         )
     return table
 
 
 def resolve(name: str, root: Path) -> Path | None:
-    """A run folder from a path (folder or record.json) or a run id below ROOT."""
-    path = Path(name)
-    if path.name == RECORD_NAME and path.is_file():
-        return path.parent
-    for candidate in (path, root / name):
-        if (candidate / RECORD_NAME).is_file():
-            return candidate
+    """A run folder from a path (folder or record.json) or a run id below ROOT; None for a
+    name no file system would take (too long, a NUL byte)."""
+    try:
+        path = Path(name)
+        if path.name == RECORD_NAME and os.path.lexists(path) and not path.is_dir():
+            return path.parent
+        for candidate in (path, root / name):
+            if candidate.is_dir() and os.path.lexists(candidate / RECORD_NAME):  # load_record checks what it is
+                return candidate
+    except (OSError, ValueError):
+        return None
     return next((d for d in run_dirs(root) if d.name == name), None)
 
 
@@ -143,14 +156,18 @@ def print_run(run_dir: Path) -> None:
     record = load_record(run_dir / RECORD_NAME)
     env = record.get("environment") or {}
     console.print(
-        f"run [bold]{run_dir.name}[/] · {started(record, run_dir):%Y-%m-%d %H:%M} UTC · "
-        f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}"
+        Text.assemble(
+            "run ",
+            (run_dir.name, "bold"),
+            f" · {started(record, run_dir):%Y-%m-%d %H:%M} UTC · "
+            f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}",
+        )
     )
     console.print(results_table(record))
     if (claims := claims_table(record)) is not None:
         console.print(claims)
-    console.print(f"record: {run_dir / 'record.json'}")
-    if (run_dir / CURVES_NAME).is_file():
-        console.print(f"curves: {run_dir / CURVES_NAME}")
+    console.print(Text(f"record: {run_dir / RECORD_NAME}"))
+    if os.path.lexists(run_dir / CURVES_NAME) and safe_picture(run_dir / CURVES_NAME):
+        console.print(Text(f"curves: {run_dir / CURVES_NAME}"))
     if pictures := family_pictures(run_dir):
-        console.print("pictures: " + ", ".join(str(p) for p in pictures))
+        console.print(Text("pictures: " + ", ".join(str(p) for p in pictures)))

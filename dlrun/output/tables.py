@@ -1,6 +1,10 @@
-"""Rich tables: dlrun's numbers next to the lecture's, and the verdict of each claim."""
+"""Rich tables: dlrun's numbers next to the lecture's, and the verdict of each claim.
+
+Every text from a record (names, variants, data sources, claims, column labels) goes in as
+rich.text.Text, never as a markup string: `[/]` or `[draft]` in a name is printed as is."""
 
 from rich.table import Table
+from rich.text import Text
 
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INCONCLUSIVE, INTERRUPTED, NOT_REPRODUCED, OK, REPRODUCED
 
@@ -15,12 +19,21 @@ def status_style(status: str) -> str:
     return "bold red" if DIVERGED in status or "unreadable" in status else "yellow"
 
 
+def status_text(status: str) -> Text:
+    """A status (or a run's summary of them) in its colour, as plain text."""
+    return Text(status, style=status_style(status))
+
+
 def fmt_number(value: float | None, std: float | None = None, digits: int = 3) -> str:
     """A metric for a table: counts (parameters) as 1,234; the rest with `digits` decimals."""
     if value is None:
         return "—"
     text = f"{value:,.0f}" if abs(value) >= 1000 and float(value).is_integer() else f"{value:.{digits}f}"
     return text if std is None else f"{text} ± {std:.{digits}f}"
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}"
 
 
 def _compiled(record: dict) -> str:
@@ -36,34 +49,39 @@ def _plural(count) -> str:
 
 
 def results_table(record: dict) -> Table:
-    """One row per variant; diverged runs are marked, never shown as NaN accuracy."""
-    data = record["data"]
-    seeds = len(record["results"][0]["seeds"]) if record["results"] else 0
+    """One row per variant; diverged runs are marked, never shown as NaN accuracy. RECORD
+    is checked (dlrun.output.records); keys a record may lack are read with .get."""
+    data = record.get("data") or {}
+    results = record.get("results") or []
+    seeds = len(results[0].get("seeds") or []) if results else 0
     table = Table(
-        title=f"{record['command']} {record['name']}",
-        caption=f"data: {data['source']} · {data['train_size']:,} train / {data['test_size']:,} test · "
-        f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std) · "
-        f"{_compiled(record)}",
+        title=Text(f"{record.get('command', 'run')} {record.get('name', '?')}"),
+        caption=Text(
+            f"data: {data.get('source') or '?'} · {data.get('train_size') or 0:,} train / "
+            f"{data.get('test_size') or 0:,} test · "
+            f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std) · "
+            f"{_compiled(record)}"
+        ),
     )
     columns = record.get("columns") or DEFAULT_COLUMNS  # the family's metrics, headline first
-    longest = max((len(r["variant"]) for r in record["results"]), default=8)
+    longest = max((len(r["variant"]) for r in results), default=8)
     table.add_column("variant", no_wrap=True, min_width=longest)
     table.add_column("lecture", justify="right", no_wrap=True)
     for _, label in columns:
-        table.add_column(label, justify="right", no_wrap=True)
+        table.add_column(Text(label), justify="right", no_wrap=True)
     for label in ("epochs", "wall s", "compile s", "status"):
         table.add_column(label, justify="left" if label == "status" else "right", no_wrap=True)
-    for r in record["results"]:
+    for r in results:
         headline, *others = (key for key, _ in columns)
         table.add_row(
-            r["variant"],
-            fmt_number(r["reference"], digits=2),
+            Text(r["variant"]),
+            fmt_number(r.get("reference"), digits=2),
             fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
             *(fmt_number(r.get(key)) for key in others),
-            str(r["epochs"]),
-            f"{r['wall_s']:.1f}",
-            f"{r['compile_s']:.1f}",
-            f"[{status_style(r['status'])}]{r['status']}[/]",
+            "—" if r.get("epochs") is None else str(r["epochs"]),
+            _seconds(r.get("wall_s")),
+            _seconds(r.get("compile_s")),
+            status_text(r["status"]),
         )
     return table
 
@@ -75,5 +93,8 @@ def claims_table(record: dict) -> Table | None:
     for column in ("claim", "evidence", "verdict"):
         table.add_column(column)
     for c in record["claims"]:
-        table.add_row(c["claim"]["text"], c["evidence"], f"[{VERDICT_STYLE[c['verdict']]}]{c['verdict']}[/]")
+        verdict = c["verdict"]
+        table.add_row(
+            Text(c["claim"]["text"]), Text(c["evidence"]), Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
+        )
     return table
