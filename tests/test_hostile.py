@@ -247,3 +247,40 @@ def test_the_record_is_as_readable_as_the_pictures(tmp_path):
 def test_show_of_a_name_no_file_system_takes_is_an_unknown_name():
     result = run_cli("show", "x" * 300)
     one_line_error(result, 2, "unknown experiment, group or run id")
+
+
+def test_a_record_without_a_request_cannot_be_resumed_and_says_why(tmp_path, monkeypatch):
+    run_dir = interrupted_run(tmp_path, monkeypatch)
+    record = json.loads((run_dir / "record.json").read_text())
+    del record["request"]
+    (run_dir / "record.json").write_text(json.dumps(record))
+    one_line_error(run_cli("compare", NAMES, "--resume-from", str(run_dir)), 1, "records no request to resume")
+
+
+def test_a_full_disk_during_a_checkpoint_is_one_line_and_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    import errno
+
+    from dlrun.core import checkpoints
+
+    real = checkpoints._orbax_alone
+
+    class FullDisk:
+        """orbax writing a checkpoint until the disk is full: its commit fails and leaves its
+        temporary folder behind."""
+
+        def __init__(self):
+            self.real = real()
+
+        def save(self, path, state):
+            self.path = Path(path)
+            self.real.save(path, state)
+
+        def wait_until_finished(self):
+            self.real.wait_until_finished()
+            (self.path.parent / f"{self.path.name}.orbax-checkpoint-tmp-1234").mkdir()
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoints, "_orbax_alone", FullDisk)
+    result = run_cli("train", "mnist-relu-3layer", *QUICK, "--checkpoint-every", "1", "--out", str(tmp_path))
+    one_line_error(result, 1, "could not write the checkpoint", "No space left on device")
+    assert not list(tmp_path.rglob("*orbax-checkpoint-tmp*")) and not list(tmp_path.rglob("epoch_0"))

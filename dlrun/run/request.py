@@ -109,21 +109,23 @@ def resume_request(run_dir: Path, command: str, name: str, given: dict, allow_da
     command and name typed must be the run's, and an option given again must have the
     value the run was started with: a resume never changes what it continues."""
     record = load_record(run_dir / RECORD_NAME)
-    saved = record["request"]
+    saved = record.get("request")
+    if not _resumable(saved):
+        raise DlrunError(f"{run_dir / RECORD_NAME} records no request to resume (written by another program?)")
     if (saved["command"], saved["name"]) != (command, name):
         raise ConfigError(f"{run_dir} is a run of `{saved['command']} {saved['name']}`, not `{command} {name}`")
     if record.get("complete"):
         raise DlrunError(f"{run_dir} finished: nothing to resume")
     o = saved["overrides"]
-    dataset = DatasetName(o["dataset"]) if o["dataset"] else None
-    overrides = Overrides(o["epochs"], o["batch_size"], o["learning_rate"], o["train_size"], dataset)
-    data_dir = Path(saved["data_dir"]) if saved["data_dir"] else None
+    dataset = DatasetName(o["dataset"]) if o.get("dataset") else None
+    overrides = Overrides(o.get("epochs"), o.get("batch_size"), o.get("learning_rate"), o.get("train_size"), dataset)
+    data_dir = Path(saved["data_dir"]) if saved.get("data_dir") else None
     recorded = {
         **describe(overrides),
         "seeds": len(saved["seeds"]),
         "seed": saved["seeds"][0],
         "data_dir": data_dir,
-        "checkpoint_every": saved["checkpoint_every"],
+        "checkpoint_every": saved.get("checkpoint_every"),
     }
     changed = [
         f"{key} {given[key]} (recorded: {recorded[key]})"
@@ -140,10 +142,29 @@ def resume_request(run_dir: Path, command: str, name: str, given: dict, allow_da
             tuple(saved["seeds"]),
             data_dir,
             run_dir.parent,
-            saved["checkpoint_every"],
+            saved.get("checkpoint_every"),
             run_dir,
         ),
         allow_data_change=allow_data_change,
+    )
+
+
+def _resumable(saved) -> bool:
+    """Whether a record's "request" has what `resume_request` reads, of the right types."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("overrides"), dict):
+        return False
+    seeds, o = saved.get("seeds"), saved["overrides"]
+    return (
+        isinstance(saved.get("command"), str)
+        and isinstance(saved.get("name"), str)
+        and isinstance(seeds, list)
+        and len(seeds) > 0
+        and all(isinstance(s, int) and 0 <= s < 2**31 for s in seeds)
+        and all(o.get(k) is None or isinstance(o[k], int) for k in ("epochs", "batch_size", "train_size"))
+        and (o.get("learning_rate") is None or isinstance(o["learning_rate"], (int, float)))
+        and o.get("dataset") in (None, *(d.value for d in DatasetName))
+        and (saved.get("data_dir") is None or isinstance(saved["data_dir"], str))
+        and (saved.get("checkpoint_every") is None or isinstance(saved["checkpoint_every"], int))
     )
 
 

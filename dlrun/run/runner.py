@@ -6,6 +6,7 @@ A cohort is the experiments that train together as replicas of one compiled prog
 `batch_variants_default`)."""
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -136,16 +137,22 @@ class Run:
 
     def _continue(self, previous: dict) -> None:
         """A resume: the finished variants, the times and counts so far, and the same data."""
-        recorded = previous["data"]["sha256"]
+        recorded = previous["data"].get("sha256")
         if recorded != self.info.sha256 and not self.request.allow_data_change:
             raise DlrunError(
-                f"the data changed since {self.request.resume} started (SHA-256 {recorded[:12]}… is now "
+                f"the data changed since {self.request.resume} started (SHA-256 {str(recorded)[:12]}… is now "
                 f"{self.info.sha256[:12]}…): its variants would train on different data; "
                 "pass --allow-data-change to resume anyway"
             )
-        self.results = finished_results(previous)
-        self.started, self.earlier_wall_s = previous["started"], previous["wall_s"]
-        self.earlier_compiled = (previous.get("structures_compiled", 0), previous.get("programs_compiled", 0))
+        try:
+            self.results = finished_results(previous)
+        except (KeyError, TypeError, IndexError):
+            where = self.request.resume / RECORD_NAME
+            raise DlrunError(f"{where}: its finished variants cannot be read back (no metrics per seed?)") from None
+        wall_s = previous.get("wall_s")
+        self.started = previous.get("started") or self.started
+        self.earlier_wall_s = float(wall_s) if isinstance(wall_s, (int, float)) and math.isfinite(wall_s) else 0.0
+        self.earlier_compiled = (previous.get("structures_compiled") or 0, previous.get("programs_compiled") or 0)
 
     @contextlib.contextmanager
     def _removed_if_nothing_trained(self):
