@@ -17,6 +17,7 @@ record it; `ImageData.sha256` identifies the exact arrays.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import gzip
 import hashlib
@@ -253,14 +254,20 @@ def _read_idx(path: Path, images: bool) -> np.ndarray:
     The header is read and checked first, then exactly the payload it declares: a file can make
     us allocate at most _MAX_BYTES, however far its gzip stream would unpack.
     """
+    with _read_errors(path), path.open("rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+        f.seek(0)
+        if not gzipped:
+            return _parse_idx(f, path, images, file_size=os.fstat(f.fileno()).st_size)
+        with gzip.GzipFile(fileobj=f) as stream:
+            return _parse_idx(stream, path, images, file_size=None)
+
+
+@contextlib.contextmanager
+def _read_errors(path: Path):
+    """OS and gzip failures while reading PATH, as one DataError line that names it."""
     try:
-        with path.open("rb") as f:
-            gzipped = f.read(2) == b"\x1f\x8b"
-            f.seek(0)
-            if not gzipped:
-                return _parse_idx(f, path, images, file_size=os.fstat(f.fileno()).st_size)
-            with gzip.GzipFile(fileobj=f) as stream:
-                return _parse_idx(stream, path, images, file_size=None)
+        yield
     except PermissionError:
         raise DataError(f"{path}: permission denied") from None
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
@@ -336,7 +343,7 @@ def _read_file(path: Path) -> bytes:
     """File bytes, gunzipped when the content is gzip (decided by magic, not by the name), at most _MAX_BYTES."""
     chunks: list[bytes] = []
     total = 0
-    try:
+    with _read_errors(path):
         with path.open("rb") as f:
             gzipped = f.read(2) == b"\x1f\x8b"
             f.seek(0)
@@ -346,12 +353,6 @@ def _read_file(path: Path) -> bytes:
                     if total > _MAX_BYTES:
                         raise DataError(f"{path}: more than {_MAX_GIB} GiB of data, over dlrun's limit")
                     chunks.append(chunk)
-    except PermissionError:
-        raise DataError(f"{path}: permission denied") from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: bad or truncated gzip data ({err})") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
     return b"".join(chunks)
 
 

@@ -1,0 +1,1 @@
+"""Document classification (Lecture II): Reuters newswires, bag of words -> topic."""
