@@ -296,6 +296,7 @@ def test_learning_on_the_generated_corpus_and_order_matters():
     assert scores["polarity-lstm"][1] > scores["polarity-bow"][1] + 0.2, scores
 
 
+@pytest.mark.slow  # the whole group through the CLI; learning itself is checked above in seconds
 def test_cli_compare_sentiment(tmp_path):
     args = ["compare", "sentiment", "--epochs", "1", "--train-size", "300", "--json", "--out", str(tmp_path)]
     result = CliRunner().invoke(app, args)
