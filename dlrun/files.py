@@ -11,7 +11,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from dlrun.errors import DlrunError
+from dlrun.errors import DataError, DlrunError
 
 
 def finite_or_none(value):
@@ -76,3 +76,21 @@ def _write_json(path: Path, payload: dict) -> None:
         if "tmp" in locals() and os.path.exists(tmp):
             os.unlink(tmp)
         raise DlrunError(f"could not write the run record {path}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def read_bounded(path: Path, limit_mb: int, what: str) -> bytes:
+    """The bytes of a data file, refused (one DataError line naming it) when it is over
+    LIMIT_MB, checked before reading and bounded even if the file grows meanwhile; `what`
+    names the kind of file in the message ("an ATIS file")."""
+    limit = limit_mb * 10**6
+    try:
+        size = path.stat().st_size
+        if size <= limit:
+            with path.open("rb") as f:
+                raw = f.read(limit + 1)
+            size = max(size, len(raw))
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if size > limit:
+        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {limit_mb} MB for {what}")
+    return raw

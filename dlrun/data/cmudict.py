@@ -34,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlrun.errors import DataError
+from dlrun.files import read_bounded
 
 FILE_NAMES = ("cmudict", "cmudict.dict", "cmudict-0.7b")
 FOLDER = "cmudict"
@@ -160,24 +161,8 @@ def parse_lexicon(raw: bytes, path: Path | str, keep_stress: bool = True) -> lis
     return found
 
 
-def read_bounded(path: Path) -> bytes:
-    """The file's bytes, refusing files over MAX_FILE_MB before reading them."""
-    limit = MAX_FILE_MB * 10**6
-    try:
-        size = path.stat().st_size
-        if size <= limit:
-            with path.open("rb") as f:
-                raw = f.read(limit + 1)  # bounded even if the file grows meanwhile
-            size = max(size, len(raw))
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    if size > limit:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB for a dictionary file")
-    return raw
-
-
 def read_lexicon(path: Path, keep_stress: bool = True) -> list[Entry]:
-    return parse_lexicon(read_bounded(path), path, keep_stress)
+    return parse_lexicon(read_bounded(path, MAX_FILE_MB, "a dictionary file"), path, keep_stress)
 
 
 # --------------------------------------------------------------------------- the split
@@ -274,7 +259,7 @@ def load_lexicon(data_dir: Path | str | None = None) -> Lexicon:
 
 
 def _file_lexicon(path: Path) -> Lexicon:
-    raw = read_bounded(path)
+    raw = read_bounded(path, MAX_FILE_MB, "a dictionary file")
     entries = parse_lexicon(raw, path, keep_stress=False)
     train, test, _ = split_entries(entries)
     if not train or not test:

@@ -37,6 +37,7 @@ import numpy as np
 
 from dlrun.data.text import build_vocab
 from dlrun.errors import DataError
+from dlrun.files import read_bounded
 
 POS_FILE, NEG_FILE = "rt-polarity.pos", "rt-polarity.neg"
 FOLDER, ARCHIVE = "rt-polaritydata", "rt-polaritydata.tar.gz"
@@ -147,27 +148,11 @@ def parse_polarity(raw: bytes, where: str, label: int) -> list[Review]:
     return reviews
 
 
-def _read_bounded(path: Path) -> bytes:
-    """The file's bytes, refusing files over MAX_FILE_MB before reading them."""
-    limit = MAX_FILE_MB * 10**6
-    try:
-        size = path.stat().st_size
-        if size <= limit:
-            with path.open("rb") as f:
-                raw = f.read(limit + 1)  # bounded even if the file grows meanwhile
-            size = max(size, len(raw))
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    if size > limit:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB for a polarity file")
-    return raw
-
-
 def _read_archive(path: Path) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
     """(bytes, where) of the positive and the negative file inside a Cornell-style tar.gz."""
     limit = MAX_FILE_MB * 10**6
     found: dict[str, tuple[bytes, str]] = {}
-    _read_bounded(path)  # the archive itself is bounded like a file
+    read_bounded(path, MAX_FILE_MB, "a polarity file")  # the archive itself is bounded like a file
     try:
         with tarfile.open(path, "r:gz") as tar:
             for i, member in enumerate(tar):
@@ -224,7 +209,9 @@ def load_polarity(data_dir: Path | str | None = None) -> PolarityCorpus:
 def read_polarity(found: tuple[Path, Path] | Path) -> PolarityCorpus:
     """The corpus from the two files or the archive, split into train and test."""
     if isinstance(found, tuple):
-        (pos_raw, pos_where), (neg_raw, neg_where) = ((_read_bounded(p), str(p)) for p in found)
+        (pos_raw, pos_where), (neg_raw, neg_where) = (
+            (read_bounded(p, MAX_FILE_MB, "a polarity file"), str(p)) for p in found
+        )
         source = f"sentence polarity v1.0 in {found[0].parent}"
     else:
         (pos_raw, pos_where), (neg_raw, neg_where) = _read_archive(found)

@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlrun.errors import DataError
+from dlrun.files import read_bounded
 
 TRAIN_FILE, TEST_FILE = "atis.train.w-intent.iob", "atis.test.w-intent.iob"
 # The documented default: the shared data folder beside the repository.
@@ -109,23 +110,7 @@ def parse_atis_line(line: str, path: Path | str, lineno: int) -> Sentence:
 
 def read_atis(path: Path) -> list[Sentence]:
     """Every non-blank line of an ATIS `.iob` file; DataError names the file and line."""
-    return _parse_atis(_read_bounded(path), path)
-
-
-def _read_bounded(path: Path) -> bytes:
-    """The file's bytes, refusing files over MAX_FILE_MB before reading them."""
-    limit = MAX_FILE_MB * 10**6
-    try:
-        size = path.stat().st_size
-        if size <= limit:
-            with path.open("rb") as f:
-                raw = f.read(limit + 1)  # bounded even if the file grows meanwhile
-            size = max(size, len(raw))
-    except OSError as e:
-        raise DataError(f"cannot read {path}: {e}") from None
-    if size > limit:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB for an ATIS file")
-    return raw
+    return _parse_atis(read_bounded(path, MAX_FILE_MB, "an ATIS file"), path)
 
 
 def _parse_atis(raw: bytes, path: Path) -> list[Sentence]:
@@ -164,13 +149,13 @@ def load_corpus(data_dir: Path | str | None = None) -> Corpus:
 
 
 def _atis_corpus(train_path: Path) -> Corpus:
-    raw = _read_bounded(train_path)
+    raw = read_bounded(train_path, MAX_FILE_MB, "an ATIS file")
     sentences = _parse_atis(raw, train_path)
     digest = hashlib.sha256(raw)
     test_path = train_path.with_name(TEST_FILE)
     test = None
     if test_path.is_file():
-        raw = _read_bounded(test_path)
+        raw = read_bounded(test_path, MAX_FILE_MB, "an ATIS file")
         test = _parse_atis(raw, test_path)
         digest.update(raw)
     train, val = sentences[:-VALIDATION_SENTENCES], sentences[-VALIDATION_SENTENCES:]
