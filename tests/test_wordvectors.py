@@ -121,7 +121,7 @@ def test_question_chain_data_dir_then_word2vec_folder_then_builtin(tmp_path, mon
     assert len(load_analogies().questions) == 4
     monkeypatch.delenv("DLRUN_DATA_DIR")
     fallback = load_analogies(tmp_path / "elsewhere")
-    assert fallback.source == "dlrun's built-in analogy questions" and "built-in" in fallback.notice
+    assert fallback.source == "dlrun's built-in list" and "built-in" in fallback.notice
 
 
 def test_builtin_questions_are_every_ordered_pair_of_pairs():

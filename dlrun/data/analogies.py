@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from dlrun.errors import DataError
+from dlrun.files import read_bounded
 
 QUESTIONS = "questions-words.txt"
 FOLDER = "word2vec"
@@ -121,14 +122,7 @@ def parse_questions(text: str, where: str) -> tuple[tuple[str, ...], list[tuple[
 
 def read_questions(path: Path) -> Analogies:
     """A questions-words file, read within MAX_FILE_MB; DataError names the file."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_MB * 10**6:
-            raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB for this file")
-        with path.open("rb") as f:
-            raw = f.read(MAX_FILE_MB * 10**6 + 1)
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err}") from None
+    raw = read_bounded(path, MAX_FILE_MB, "a questions-words file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -156,7 +150,7 @@ def builtin_questions() -> Analogies:
         sections,
         tuple(questions),
         tuple(section),
-        "dlrun's built-in analogy questions",
+        "dlrun's built-in list",
         hashlib.sha256(text.encode()).hexdigest(),
         notice,
     )

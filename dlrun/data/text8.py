@@ -42,6 +42,7 @@ import numpy as np
 
 from dlrun.data.reuters import FOLDER, REUTERS_FOLDERS, SGML_NAME, TARBALL, keras_words, read_folder, read_tarball
 from dlrun.errors import DataError
+from dlrun.files import read_bounded
 
 TEXT8 = "text8"
 TEXT8_ZIP = "text8.zip"
@@ -129,8 +130,7 @@ def read_text8(path: Path) -> bytes:
                 with archive.open(members[0]) as f:
                     raw = f.read(limit + 1)
         else:
-            with path.open("rb") as f:
-                raw = f.read(limit + 1)
+            raw = read_bounded(path, MAX_TEXT8_MB, "text8")
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as err:
         raise DataError(f"{path}: not readable ({type(err).__name__}: {err})") from None
     if len(raw) > limit:  # a zip whose header understated its size

@@ -310,11 +310,12 @@ class WordVectors(Task):
     def __init__(self):
         self._placed: dict[str, Vocabulary] = {}  # digest of a placed stream -> its words
         self._last: tuple | None = None  # (key, TaskData) of the last `place`
+        self._random: dict[tuple, float] = {}  # the random-vector baseline of the last vocabulary
 
     def load(self, exp, data_dir: Path | None) -> tuple[tuple[Corpus, Analogies], DataInfo]:
         corpus, analogies = load_corpus(data_dir), load_analogies(data_dir)
         notices = [n for n in (corpus.notice, analogies.notice) if n]
-        source = f"{corpus.source}; analogies: {analogies.source}"
+        source = f"{corpus.source}; {len(analogies.questions):,} analogy questions from {Path(analogies.source).name}"
         digest = hashlib.sha256((corpus.sha256 + analogies.sha256).encode()).hexdigest()
         n = corpus.num_tokens
         info = DataInfo(source, digest, "; ".join(notices) or None, held_out(n), n - held_out(n))
@@ -388,16 +389,22 @@ class WordVectors(Task):
             raise DataError("word vectors: these data were not placed by this task (no vocabulary for them)")
         return found
 
+    def random_baseline(self, vocab: Vocabulary, dim: int) -> float:
+        """The analogy accuracy of random Gaussian vectors [V, dim] (RANDOM_VECTORS_SEED) of the
+        vocabulary, once per vocabulary and size (every seed of a run asks for it)."""
+        key = (vocab.words, vocab.analogies.sha256, dim)
+        if key not in self._random:
+            rng = np.random.default_rng(RANDOM_VECTORS_SEED)
+            vectors = rng.standard_normal((len(vocab.words), dim)).astype(np.float32)
+            self._random = {key: score_analogies(vectors, vocab.words, vocab.analogies)["analogy_accuracy"]}
+        return self._random[key]
+
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
         vocab = self.vocabulary(data)
         n = len(vocab.words)
         vectors = np.asarray(model.inputs[...])[:n]
         metrics = score_analogies(vectors, vocab.words, vocab.analogies)
-        rng = np.random.default_rng(RANDOM_VECTORS_SEED)
-        random_vectors = rng.standard_normal(vectors.shape).astype(np.float32)
-        metrics["random_analogy_accuracy"] = score_analogies(random_vectors, vocab.words, vocab.analogies)[
-            "analogy_accuracy"
-        ]
+        metrics["random_analogy_accuracy"] = self.random_baseline(vocab, vectors.shape[1])
         metrics["analogy_over_random"] = metrics["analogy_accuracy"] - metrics["random_analogy_accuracy"]
         answers = slide_answers(unit_rows(vectors), vocab.words)
         metrics["slide_analogies_asked"] = float(sum(got is not None for _, got in answers))
