@@ -26,6 +26,7 @@ from itertools import permutations
 from pathlib import Path
 from typing import NamedTuple
 
+from dlrun.data import named_data_dir
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
@@ -158,10 +159,9 @@ def builtin_questions() -> Analogies:
 
 def load_analogies(data_dir: Path | str | None = None) -> Analogies:
     """The analogy questions through the chain of the module docstring."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
+    folder = named_data_dir(data_dir)
     candidates: list[Path] = []
-    if chosen is not None:
-        folder = Path(chosen).expanduser().absolute()
+    if folder is not None:
         candidates += [folder / QUESTIONS, folder / FOLDER / QUESTIONS]
     if not os.environ.get("DLRUN_NO_ANALOGIES"):
         candidates += [Path(folder) / QUESTIONS for folder in ANALOGY_FOLDERS]

@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlrun.data import named_data_dir
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
@@ -244,9 +245,8 @@ def find_file(folder: Path) -> Path | None:
 
 def load_lexicon(data_dir: Path | str | None = None) -> Lexicon:
     """The dictionary through the chain of the module docstring, split; else the generated lexicon."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
-    if chosen is not None:
-        folder = Path(chosen).expanduser().absolute()
+    folder = named_data_dir(data_dir)
+    if folder is not None:
         found = find_file(folder)
         if found is None:  # a folder the user named must hold the data
             names = ", ".join(FILE_NAMES)

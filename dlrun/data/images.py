@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlrun.console import notice as console_notice
+from dlrun.data import named_data_dir
 from dlrun.errors import DataError
 
 
@@ -108,8 +109,7 @@ def load_images(name: DatasetName | str, data_dir: Path | str | None = None) -> 
     except ValueError:
         known = ", ".join(d.value for d in DatasetName)
         raise DataError(f"unknown dataset {name!r}; known: {known}") from None
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
-    root = Path(chosen).expanduser().absolute() if chosen is not None else None
+    root = named_data_dir(data_dir)
     return _load(dataset, root)
 
 

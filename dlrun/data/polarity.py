@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlrun.data import named_data_dir
 from dlrun.data.text import build_vocab
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
@@ -193,9 +194,8 @@ def find_polarity(folder: Path) -> tuple[Path, Path] | Path | None:
 
 def load_polarity(data_dir: Path | str | None = None) -> PolarityCorpus:
     """The corpus through the chain of the module docstring, else the generated one."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
-    if chosen is not None:
-        folder = Path(chosen).expanduser().absolute()
+    folder = named_data_dir(data_dir)
+    if folder is not None:
         found = find_polarity(folder)
         if found is None:  # a folder the user named must hold the data
             raise DataError(f"no {POS_FILE} and {NEG_FILE} in {folder} or {folder / FOLDER}, and no {folder / ARCHIVE}")

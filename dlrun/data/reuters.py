@@ -52,6 +52,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlrun.data import named_data_dir
 from dlrun.errors import DataError
 
 TARBALL = "reuters21578.tar.gz"
@@ -349,9 +350,8 @@ def _find_in(folder: Path) -> ReutersData | None:
 
 def load_reuters(data_dir: Path | str | None = None) -> ReutersData:
     """Keras's Reuters dataset through the chain of the module docstring."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
-    if chosen is not None:
-        folder = Path(chosen).expanduser().absolute()
+    folder = named_data_dir(data_dir)
+    if folder is not None:
         try:
             found = _find_in(folder)
         except PermissionError as err:

@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlrun.data import named_data_dir
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
@@ -135,9 +136,8 @@ def _find_train_file(folder: Path) -> Path | None:
 
 def load_corpus(data_dir: Path | str | None = None) -> Corpus:
     """ATIS through the chain of the module docstring, else the generated corpus."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
-    if chosen is not None:
-        folder = Path(chosen).expanduser().absolute()
+    folder = named_data_dir(data_dir)
+    if folder is not None:
         found = _find_train_file(folder)
         if found is None:  # a folder the user named must hold the data
             raise DataError(f"no {TRAIN_FILE} in {folder} or {folder / 'atis'}")

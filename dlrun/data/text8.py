@@ -40,6 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dlrun.data import named_data_dir
 from dlrun.data.reuters import FOLDER, REUTERS_FOLDERS, SGML_NAME, TARBALL, keras_words, read_folder, read_tarball
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
@@ -220,9 +221,8 @@ def _text8_in(folder: Path) -> Path | None:
 
 def load_corpus(data_dir: Path | str | None = None) -> Corpus:
     """The corpus through the chain of the module docstring."""
-    chosen = data_dir if data_dir not in (None, "") else os.environ.get("DLRUN_DATA_DIR") or None
-    if chosen is not None:
-        folder = Path(chosen).expanduser().absolute()
+    folder = named_data_dir(data_dir)
+    if folder is not None:
         try:
             if (path := _text8_in(folder)) is not None:
                 return text8_corpus(path)
