@@ -1,6 +1,7 @@
 """The command line: parses options, maps strings to objects, dispatches. Nothing else."""
 
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -40,6 +41,18 @@ AllowDataChange = Annotated[
     bool, typer.Option("--allow-data-change", help="Resume even though the data changed since the run started.")
 ]
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset: mnist or fashion_mnist (default: the experiment's).")]
+Set = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--set",
+        help="Change a setting: key=value, e.g. model.hidden=1000x3, optimizer=adam, dropout=0.5 "
+        "(repeatable; `sweep` takes key=v1,v2,...).",
+    ),
+]
+NoSaveModel = Annotated[
+    bool, typer.Option("--no-save-model", help="Do not keep the trained weights (for evaluate/predict).")
+]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="List what would train, and stop.")]
 
 
 def _terminate(signum, frame):
@@ -113,11 +126,12 @@ def list_(as_json: Json = False) -> None:
 def show(
     name: Annotated[str, typer.Argument(help="An experiment, a compare group, or a run id (or run folder).")],
     out: Annotated[Path, typer.Option(help="Where run records are (as --out of train/compare).")] = Path("runs"),
+    settings: Set = None,
 ) -> None:
     """An experiment's or group's resolved configuration, or a saved run's results and verdicts."""
     from dlrun.output import runs
 
-    runs.show(name, out)
+    runs.show(name, out, tuple(tuple(pair) for pair in _settings(settings) or ()))
 
 
 @app.command("runs")
@@ -150,6 +164,9 @@ def _training_command(command: str, name_help: str, doc: str):
         resume: Resume = False,
         resume_from: ResumeFrom = None,
         allow_data_change: AllowDataChange = False,
+        settings: Set = None,
+        no_save_model: NoSaveModel = False,
+        dry_run: DryRun = False,
         as_json: Json = False,
     ) -> None:
         given = dict(
@@ -162,10 +179,16 @@ def _training_command(command: str, name_help: str, doc: str):
             seed=seed,
             data_dir=data_dir,
             checkpoint_every=checkpoint_every,
+            settings=_settings(settings),
         )
-        resume_dir = _resume_dir(resume, resume_from, out, name)
+        resume_dir = _resume_dir(resume, resume_from, out, command, name)
         with output_to_stderr(as_json):
-            record = _train(_request(command, name, given, out, resume_dir, allow_data_change))
+            request = _request(command, name, given, out, resume_dir, allow_data_change)
+            if no_save_model:
+                request = dataclasses.replace(request, save_models=False)
+            if dry_run:
+                return _list_planned(request)
+            record = _train(request)
         if as_json:
             from dlrun.run.records import public_summary
 
@@ -178,8 +201,111 @@ def _training_command(command: str, name_help: str, doc: str):
 
 TRAIN_DOC = "Train one experiment and print its results next to the lecture's."
 COMPARE_DOC = "Run every variant of a lesson and print one comparison table with a verdict."
+SWEEP_DOC = "Train an experiment at every combination of --set key=v1,v2,... and plot the result."
 app.command("train")(_training_command("train", "An experiment (see `dlrun list`).", TRAIN_DOC))
 app.command("compare")(_training_command("compare", "A compare group, or experiments as a list A,B,C.", COMPARE_DOC))
+app.command("sweep")(_training_command("sweep", "An experiment (see `dlrun list`).", SWEEP_DOC))
+
+
+def _settings(texts: Optional[list[str]]) -> Optional[list[list[str]]]:
+    """`--set` options as [[key, value], ...] (as the record keeps them); None when not given."""
+    from dlrun.core.settings import parse_setting
+
+    return [list(parse_setting(text)) for text in texts] if texts else None
+
+
+def _list_planned(request) -> None:
+    """`--dry-run`: what the command would train."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"{request.command} {request.name}: {len(request.experiments)} to train"))
+    table.add_column("variant", overflow="fold")
+    for column in ("seeds", "epochs"):
+        table.add_column(column, justify="right")
+    for exp in request.experiments:
+        table.add_row(Text(exp.name), str(len(request.seeds)), str(exp.epochs))
+    console.print(table)
+
+
+RunId = Annotated[str, typer.Argument(help="A run id under --out (see `dlrun runs`), or a run folder.")]
+RunsOut = Annotated[Path, typer.Option("--out", help="Where run records are (as --out of train/compare).")]
+
+
+@app.command()
+@handle_errors
+def evaluate(
+    run: RunId,
+    variant: Annotated[Optional[str], typer.Argument(help="The variant (default: the run's only one).")] = None,
+    data_dir: DataDir = None,
+    dataset: Dataset = None,
+    test_noise: Annotated[Optional[float], typer.Option(help="Std of Gaussian noise on the test pixels.")] = None,
+    fgsm: Annotated[Optional[float], typer.Option(help="Attack the test images with FGSM at this epsilon.")] = None,
+    out: RunsOut = Path("runs"),
+    as_json: Json = False,
+) -> None:
+    """Measure a saved model on a test set (another dataset, noise or an attack if asked)."""
+    from dlrun.output.tables import results_table
+    from dlrun.run import use
+
+    with output_to_stderr(as_json):
+        trained = use.load_trained(use.find_run(run, out), variant)
+        trained = trained._replace(experiment=use.evaluation_experiment(trained.experiment, dataset, test_noise))
+        record = use.evaluate(trained, data_dir, fgsm)
+    if as_json:
+        print(json.dumps(record))
+    else:
+        console.print(results_table(record))
+
+
+@app.command()
+@handle_errors
+def predict(
+    run: RunId,
+    args: Annotated[Optional[list[str]], typer.Argument(help="[VARIANT] INPUT: an image file, or a sentence.")] = None,
+    index: Annotated[Optional[int], typer.Option(help="Predict test example N instead of an INPUT.")] = None,
+    data_dir: DataDir = None,
+    out: RunsOut = Path("runs"),
+    as_json: Json = False,
+) -> None:
+    """A saved model's answer to one input, with its probabilities (mean over seeds)."""
+    from dlrun.core.task import Query
+    from dlrun.run import use
+
+    run_dir = use.find_run(run, out)
+    variant, text = _variant_and_input(run_dir, args or [], index)
+    with output_to_stderr(as_json):
+        trained = use.load_trained(run_dir, variant)
+        prediction = use.predict(trained, Query(text, index), data_dir)
+    if as_json:
+        print(json.dumps({"variant": trained.experiment.name, **prediction._asdict()}))
+        return
+    _print_prediction(trained.experiment.name, prediction)
+
+
+def _variant_and_input(run_dir: Path, args: list[str], index: Optional[int]) -> tuple[Optional[str], Optional[str]]:
+    """PREDICT's arguments: [VARIANT] INPUT, or [VARIANT] with --index."""
+    wanted = 0 if index is not None else 1
+    if len(args) not in (wanted, wanted + 1):
+        what = "[VARIANT] and --index N" if index is not None else "[VARIANT] INPUT (an image file or a sentence)"
+        raise ConfigError(f"predict takes RUN {what}")
+    variant = args[0] if len(args) > wanted else None
+    return variant, None if index is not None else args[-1]
+
+
+def _print_prediction(variant: str, prediction) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"{variant}: {prediction.asked}"))
+    columns = list(prediction.rows[0]) if prediction.rows else []
+    for column in columns:
+        table.add_column(column, justify="right" if column == "probability" else "left")
+    for row in prediction.rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else Text(str(v)) for v in row.values()))
+    console.print(table)
+    if prediction.note:
+        console.print(Text(prediction.note))
 
 
 @app.command()
@@ -198,7 +324,7 @@ def report(
     console.print(f"report: {escape(str(markdown))}\nreport: {escape(str(page))}")
 
 
-def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, name: str) -> Optional[Path]:
+def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, command: str, name: str) -> Optional[Path]:
     from dlrun.run.request import find_resumable
 
     if resume_from is not None:
@@ -208,7 +334,7 @@ def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, name: str) 
         if not (path / "record.json").is_file():
             raise ConfigError(f"no run {resume_from!r} to resume (looked for {path}/record.json)")
         return path
-    return find_resumable(out, name) if resume else None
+    return find_resumable(out, command, name) if resume else None
 
 
 def _request(command: str, name: str, given: dict, out: Path, resume: Optional[Path], allow_data_change: bool):
@@ -230,7 +356,10 @@ def _request(command: str, name: str, given: dict, out: Path, resume: Optional[P
     except ValueError:
         known = ", ".join(d.value for d in DatasetName)
         raise ConfigError(f"unknown dataset {given['dataset']!r}; known: {known}") from None
-    overrides = Overrides(given["epochs"], given["batch_size"], given["learning_rate"], given["train_size"], dataset)
+    settings = tuple(tuple(pair) for pair in given["settings"] or ())
+    overrides = Overrides(
+        given["epochs"], given["batch_size"], given["learning_rate"], given["train_size"], dataset, settings
+    )
     seed_list = tuple(range(seed, seed + seeds))
     return build_request(command, name, overrides, seed_list, given["data_dir"], out, given["checkpoint_every"])
 

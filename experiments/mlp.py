@@ -10,7 +10,7 @@ carries the test accuracy printed on the slide (`reference`). Run a lesson with 
 
 from dataclasses import replace
 
-from dlrun.core.config import ADAM, SGD, Claim, EarlyStopping, Experiment, Group, Optimizer, Ref
+from dlrun.core.config import ADAGRAD, ADAM, MOMENTUM, RMSPROP, SGD, Claim, EarlyStopping, Experiment, Group
 from dlrun.core.registry import GROUPS, register, register_group
 from dlrun.families.mlp.config import CLASSIFICATION, SOFTMAX_MSE, Activation, MLPConfig, width_for_params
 
@@ -85,7 +85,7 @@ RELU_3_MOMENTUM = register(
         name="mnist-relu-3layer-momentum",
         reference=None,
         description="SGD with momentum 0.9 (lr 0.01: the same step size once momentum builds up)",
-        optimizer=Optimizer(Ref("optax:sgd"), 0.01, extra=(("momentum", 0.9),)),
+        optimizer=MOMENTUM,
     )
 )
 RELU_3_ADAGRAD = register(
@@ -94,7 +94,7 @@ RELU_3_ADAGRAD = register(
         name="mnist-relu-3layer-adagrad",
         reference=None,
         description="Adagrad: per-parameter rates shrinking with the sum of squared gradients",
-        optimizer=Optimizer(Ref("optax:adagrad"), 0.01),
+        optimizer=ADAGRAD,
     )
 )
 RELU_3_RMSPROP = register(
@@ -103,7 +103,7 @@ RELU_3_RMSPROP = register(
         name="mnist-relu-3layer-rmsprop",
         reference=None,
         description="RMSprop: per-parameter rates from a moving average of squared gradients",
-        optimizer=Optimizer(Ref("optax:rmsprop"), 0.001),
+        optimizer=RMSPROP,
     )
 )
 RELU_3_LR_DECAY = register(

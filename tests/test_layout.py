@@ -80,7 +80,7 @@ ALLOWED = {
     "dlrun.core": {"dlrun.core", "dlrun.data"},
     "dlrun.families": {"dlrun.families", "dlrun.core", "dlrun.data", "dlrun.output.figures"},
     "dlrun.run": {"dlrun.run", "dlrun.core", "dlrun.data", "dlrun.output"},
-    "dlrun.output": {"dlrun.output", "dlrun.core.config", "dlrun.core.registry"},
+    "dlrun.output": {"dlrun.output", "dlrun.core.config", "dlrun.core.registry", "dlrun.core.settings"},
     "dlrun.experiments": {"dlrun.experiments", "dlrun.core.config", "dlrun.core.registry", "dlrun.data"},
 }
 

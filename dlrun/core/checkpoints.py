@@ -103,6 +103,31 @@ class Checkpointer:
         return jax.device_get(state)  # host arrays, as saved: each process places them on its devices
 
 
+def save_weights(path: Path, weights) -> None:
+    """A trained variant's weights (params, rest) [K, ...] for `dlrun evaluate` and
+    `predict`, written whole or not at all: a stop meanwhile waits for it."""
+    with stop_after_writing(), _orbax_quiet():
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+            checkpointer = _orbax_alone()
+            checkpointer.save(path.absolute(), weights)
+            checkpointer.wait_until_finished()
+        except Exception as e:  # noqa: BLE001 - orbax and TensorStore raise many kinds
+            shutil.rmtree(path, ignore_errors=True)
+            raise DlrunError(f"could not save the model to {path}: {_first_line(e)}") from None
+
+
+def load_weights(path: Path, target):
+    """Weights saved by `save_weights`, shaped like `target` (arrays or ShapeDtypeStructs);
+    a DlrunError naming the folder when they are missing or cannot be read."""
+    if not path.is_dir() or path.is_symlink():
+        raise DlrunError(f"no saved model at {path} (trained with --no-save-model, or deleted?)")
+    try:
+        return Checkpointer._read(path, target)
+    except Exception as e:  # noqa: BLE001 - a damaged folder is one line, not a traceback
+        raise DlrunError(f"the saved model {path} cannot be read ({_first_line(e)})") from None
+
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

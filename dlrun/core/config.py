@@ -74,8 +74,16 @@ class Optimizer:
 # Plain SGD is momentum 0: numerically the same, and it shares its compiled program with
 # the momentum variant (momentum is an injected, traced hyper-parameter).
 SGD = Optimizer(Ref("optax:sgd"), 0.1, extra=(("momentum", 0.0),))
+MOMENTUM = Optimizer(Ref("optax:sgd"), 0.01, extra=(("momentum", 0.9),))  # the step size of SGD 0.1 once it builds up
+ADAGRAD = Optimizer(Ref("optax:adagrad"), 0.01)
+RMSPROP = Optimizer(Ref("optax:rmsprop"), 0.001)
 ADAM = Optimizer(Ref("optax:adam"), 0.001)  # Keras default learning rate
+# By name, for `--set optimizer=NAME` (their numbers: Lecture II's optimizer comparison).
+OPTIMIZERS = {"sgd": SGD, "momentum": MOMENTUM, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM}
+
 CROSS_ENTROPY = Ref("dlrun.core.losses:cross_entropy")
+SOFTMAX_MSE = Ref("dlrun.core.losses:softmax_mse")  # square error on the softmax outputs
+LOSSES = {"cross_entropy": CROSS_ENTROPY, "mse": SOFTMAX_MSE}  # for `--set loss=NAME`
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,11 @@ class Group:
     description: str
     variants: tuple[str, ...]
     claims: tuple[Claim, ...] = field(default=())
+
+    def renamed(self, names: dict[str, str]) -> "Group":
+        """The group with its variants (and the claims about them) renamed, e.g. after `--set`."""
+        claims = [dataclasses.replace(c, better=names[c.better], worse=c.worse and names[c.worse]) for c in self.claims]
+        return dataclasses.replace(self, variants=tuple(names[v] for v in self.variants), claims=tuple(claims))
 
 
 def describe(value):

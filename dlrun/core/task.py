@@ -14,6 +14,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from dlrun.errors import ConfigError
 from dlrun.record_format import DEFAULT_COLUMNS
 
 Metrics = dict[str, jax.Array]
@@ -35,6 +36,22 @@ class DataInfo(NamedTuple):
     notice: str | None
     test_size: int
     available_train: int
+
+
+class Query(NamedTuple):
+    """What `dlrun predict` asks a trained model about: a text (a sentence, an image's
+    path) or the index of a test example."""
+
+    text: str | None
+    index: int | None
+
+
+class Prediction(NamedTuple):
+    """A trained model's answer, one row per class or word, averaged over the seeds."""
+
+    asked: str  # the input, as the model saw it
+    rows: list[dict[str, Any]]  # {column: value}, e.g. {"class": "7", "probability": 0.98}
+    note: str | None = None  # how the input was read (inverted, unknown words...)
 
 
 class Task:
@@ -109,6 +126,12 @@ class Task:
     def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
         """PNGs a run leaves beside its record (filters, samples...); none by default."""
         return []
+
+    def predict(self, exp, models: list, load: Callable[[], Any], query: Query) -> Prediction:
+        """The trained models' (one per seed) answer to `query`; `load()` gives the data the
+        task was trained on, for a test example or a vocabulary. Families whose models
+        answer no question from an input say so."""
+        raise ConfigError(f"{exp.name} makes no predictions from an input; `dlrun evaluate` measures it")
 
 
 def apply_gradients(tx: optax.GradientTransformation, grads, opt_state, params, weight_decay: jax.Array):

@@ -49,6 +49,7 @@ class VariantResult:
     final: dict[str, list[float]] = field(default_factory=dict)
     history: list[dict[str, list[float]]] = field(default_factory=list)
     pictures: list[str] = field(default_factory=list)  # PNGs the family saved beside the record
+    model: str | None = None  # the saved weights' folder, relative to the run folder
 
     def mean(self, metric: str) -> float | None:
         values = self.final.get(metric)
@@ -173,6 +174,7 @@ class Cohort:
             self.first_epoch, state = self._resume(saved)
         self.state = replicate(state, data_mesh())
         self.tested = None  # (a state, its test metrics): the final numbers reuse them for that state
+        self.weights: list = []  # set by finish()
         self.stopped_by_agreement = False
 
     def epochs(self) -> Iterator[EpochEnd]:
@@ -210,6 +212,8 @@ class Cohort:
                 trained = [_replica_model(self.setup.graphdef, weights, r) for r in range(v * k, (v + 1) * k)]
                 _finish_variant(exp, result, _replicas(final, v, k), trained, self.setup.host_data)
                 models[v] = trained if result.status != DIVERGED else []
+        # Each variant's trained weights (params, rest) [K, ...] on the host, None when it has no model.
+        self.weights = [_replicas(weights, v, k) if trained else None for v, trained in enumerate(models)]
         compile_s = self.setup.trace_s + self.compiler.seconds - self._compile_before
         for result in self.results:
             result.wall_s, result.compile_s = time.perf_counter() - self._started + self.setup.trace_s, compile_s

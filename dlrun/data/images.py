@@ -39,6 +39,7 @@ import numpy as np
 from dlrun.console import notice as console_notice
 from dlrun.data import named_data_dir
 from dlrun.errors import DataError
+from dlrun.files import read_bounded
 
 
 class DatasetName(enum.Enum):
@@ -46,6 +47,39 @@ class DatasetName(enum.Enum):
 
     MNIST = "mnist"
     FASHION_MNIST = "fashion_mnist"
+
+
+CLASS_NAMES = {
+    DatasetName.MNIST: tuple("0123456789"),
+    DatasetName.FASHION_MNIST: (
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+}  # fmt: skip
+MAX_PICTURE_MB = 20  # an image given to `dlrun predict`
+SIDE = 28  # MNIST's images are SIDE x SIDE grey levels
+
+
+def read_picture(path: Path) -> tuple[np.ndarray, bool]:
+    """An image file of any size and format Pillow reads -> ([SIDE, SIDE] float32 in [0, 1],
+    inverted): grey levels, fitted into the square keeping the aspect ratio, and inverted
+    when its background is light, since MNIST draws light strokes on black."""
+    from PIL import Image, UnidentifiedImageError
+
+    raw = read_bounded(path, MAX_PICTURE_MB, "an image")
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            grey = image.convert("L")
+            grey.thumbnail((SIDE, SIDE), Image.Resampling.LANCZOS)
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image dlrun can read (unknown format)") from None
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DataError(f"{path}: not an image dlrun can read ({e})") from None
+    levels = np.asarray(grey, np.float32) / 255.0  # [h, w], the longer side SIDE
+    inverted = bool(np.median(levels) > 0.5)  # a light background
+    pixels = np.zeros((SIDE, SIDE), np.float32)  # the margin is background: black
+    top, left = (SIDE - grey.height) // 2, (SIDE - grey.width) // 2
+    pixels[top : top + grey.height, left : left + grey.width] = 1.0 - levels if inverted else levels
+    return pixels, inverted
 
 
 class ImageData(NamedTuple):

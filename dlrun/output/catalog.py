@@ -7,8 +7,9 @@ from rich.table import Table
 from rich.text import Text
 
 from dlrun.console import console
-from dlrun.core.config import Experiment, describe
+from dlrun.core.config import describe
 from dlrun.core.registry import EXPERIMENTS, GROUPS, get_experiment, get_group, load_catalog
+from dlrun.core.settings import Setting, with_settings
 from dlrun.errors import ConfigError
 
 
@@ -53,17 +54,20 @@ def print_listing() -> None:
     console.print(groups)
 
 
-def print_config(name: str) -> None:
-    """An experiment's resolved settings, or a group's variants and claims."""
+def print_config(name: str, settings: tuple[Setting, ...] = ()) -> None:
+    """An experiment's resolved settings, or a group's variants and claims (with `--set`,
+    each variant's settings as changed)."""
     load_catalog()
-    if name in GROUPS:
-        group = get_group(name)
-        console.print_json(json.dumps(describe(group)))
+    if name in GROUPS and not settings:
+        console.print_json(json.dumps(describe(get_group(name))))
         return
     try:
-        experiment: Experiment = get_experiment(name)
+        names = get_group(name).variants if name in GROUPS else (get_experiment(name).name,)
     except ConfigError as e:
         raise ConfigError(str(e).replace("unknown experiment", "unknown experiment or group")) from None
-    config = describe(experiment)
-    config["model"]["num_params"] = experiment.model.num_params()
-    console.print_json(json.dumps(config))
+    for variant in names:
+        experiment = with_settings(get_experiment(variant), settings)
+        config = describe(experiment)
+        if hasattr(experiment.model, "num_params"):
+            config["model"]["num_params"] = experiment.model.num_params()
+        console.print_json(json.dumps(config))

@@ -16,6 +16,7 @@ import numpy as np
 
 from dlrun.console import notice
 from dlrun.output.figures import save_png
+from dlrun.output.sweeps import save_sweep_plot
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, OK
 
 CURVES_NAME = "curves.png"
@@ -63,9 +64,11 @@ def _import_matplotlib() -> None:
 
 
 def save_curves(record: dict, run_dir: Path) -> Path | None:
-    """Draw the curves into RUN_DIR/curves.png. Never raises: the record is already on
-    disk, and a plotting problem (a missing font, a full disk) must not lose the run."""
+    """Draw the curves into RUN_DIR/curves.png (and a sweep's sweep.png). Never raises: the
+    record is already on disk, and a plotting problem (a missing font, a full disk) must
+    not lose the run."""
     try:
+        save_sweep_plot(record, Path(run_dir))
         return write_curves(record, Path(run_dir) / CURVES_NAME)
     except Exception as e:  # noqa: BLE001 - any failure here is only worth a notice
         notice(f"learning curves not saved ({type(e).__name__}: {e}); the results are unaffected")

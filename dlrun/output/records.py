@@ -15,7 +15,8 @@ never a bool, finite, or null where it says so):
 - "results" is a list of objects, each with a string "variant" and a string "status";
   its metrics (every key named in "columns", the headline's "<key>_std"), "reference",
   "wall_s" and "compile_s" are finite numbers or null; "epochs" a non-negative integer
-  or null; "seeds" a list of integers; "pictures" a list of strings;
+  or null; "seeds" a list of integers; "pictures" a list of strings; "model" (the saved
+  weights' folder) a string of the form models/NNN, or null;
 - "started" is a number of seconds since 1970, finite, in [0, LATEST_START] (or null);
 - "columns" is a list of [key, label] pairs of strings;
 - "claims" is a list of objects: "claim" an object with a string "text", "evidence" and
@@ -26,12 +27,15 @@ never a bool, finite, or null where it says so):
 - "configs" is an object of objects, whose "description" is a string or null;
 - "environment", "request" and "final_per_seed" are objects; "complete" is a bool;
   "structures_compiled" and "programs_compiled" non-negative integers; "run_dir" a
-  string (each of these may be absent or, except "complete", null).
+  string (each of these may be absent or, except "complete", null);
+- "sweep" (a sweep's record; absent or null otherwise) is an object: "keys" a list of
+  strings, "values" an object of variant -> a list of strings, one per key.
 """
 
 import json
 import math
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -41,6 +45,7 @@ from dlrun.record_format import DEFAULT_COLUMNS
 RECORD_NAME = "record.json"
 MAX_RECORD_BYTES = 50 * 2**20  # a long comparison's record is a few MB
 MAX_PICTURE_BYTES = 20 * 2**20  # a PNG the report copies or embeds: a figure is well under 1 MB
+MODEL_FOLDER = re.compile(r"models/\d{3,6}")  # a variant's saved weights, inside its run folder
 LATEST_START = 7_258_118_400.0  # 2200-01-01 UTC: a later "started" is not a time a run began
 
 
@@ -243,6 +248,9 @@ def check_record(record) -> dict:
         seeds = _list(result, "seeds", where)
         ok = all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
         _require(ok, f"{where}.seeds", "a list of integers", seeds)
+        model = result.get("model")
+        _require(model is None or (isinstance(model, str) and MODEL_FOLDER.fullmatch(model)), f"{where}.model",
+                 "a folder models/NNN or null", model)  # fmt: skip
         pictures = _list(result, "pictures", where)
         _require(all(isinstance(p, str) for p in pictures), f"{where}.pictures", "a list of strings", pictures)
 
@@ -275,7 +283,18 @@ def check_record(record) -> dict:
     for key in ("structures_compiled", "programs_compiled"):
         _count(record, key)
     _string(record, "run_dir", "")
+    _check_sweep(_object(record, "sweep"))
     return record
+
+
+def _check_sweep(sweep: dict) -> None:
+    if not sweep:
+        return
+    keys = _list(sweep, "keys", "sweep")
+    _require(keys and all(isinstance(k, str) for k in keys), "sweep.keys", "a list of strings", keys)
+    for variant, values in _object(sweep, "values", "sweep", nullable=False).items():
+        ok = isinstance(values, list) and len(values) == len(keys) and all(isinstance(v, str) for v in values)
+        _require(ok, f"sweep.values.{variant}", f"a list of {len(keys)} strings", values)
 
 
 def parse_record(data: bytes) -> dict:

@@ -137,12 +137,14 @@ def resolve(name: str, root: Path) -> Path | None:
     return next((d for d in run_dirs(root) if d.name == name), None)
 
 
-def show(name: str, root: Path) -> None:
-    """An experiment's or group's config (as before); otherwise a saved run's results."""
+def show(name: str, root: Path, settings: tuple = ()) -> None:
+    """An experiment's or group's config (with `--set` applied); otherwise a saved run's results."""
     try:
-        catalog.print_config(name)
+        catalog.print_config(name, settings)
         return
     except ConfigError as e:
+        if not str(e).startswith("unknown experiment"):  # a bad --set
+            raise
         unknown = str(e)
     run_dir = resolve(name, root)
     if run_dir is None:

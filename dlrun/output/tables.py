@@ -6,6 +6,7 @@ rich.text.Text, never as a markup string: `[/]` or `[draft]` in a name is printe
 from rich.table import Table
 from rich.text import Text
 
+from dlrun.output.sweeps import near_best
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INCONCLUSIVE, INTERRUPTED, NOT_REPRODUCED, OK, REPRODUCED
 
 VERDICT_STYLE = {REPRODUCED: "bold green", NOT_REPRODUCED: "bold red", INCONCLUSIVE: "bold yellow"}
@@ -54,14 +55,13 @@ def results_table(record: dict) -> Table:
     data = record.get("data") or {}
     results = record.get("results") or []
     seeds = len(results[0].get("seeds") or []) if results else 0
+    trained = any("wall_s" in r for r in results)  # else measured only (`dlrun evaluate`)
+    sizes = f"{data.get('train_size') or 0:,} train / " if trained else ""
+    caption = f"data: {data.get('source') or '?'} · {sizes}{data.get('test_size') or 0:,} test · "
+    caption += f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std)"
     table = Table(
         title=Text(f"{record.get('command', 'run')} {record.get('name', '?')}"),
-        caption=Text(
-            f"data: {data.get('source') or '?'} · {data.get('train_size') or 0:,} train / "
-            f"{data.get('test_size') or 0:,} test · "
-            f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std) · "
-            f"{_compiled(record)}"
-        ),
+        caption=Text(caption + (f" · {_compiled(record)}" if trained else "")),
     )
     columns = record.get("columns") or DEFAULT_COLUMNS  # the family's metrics, headline first
     longest = max((len(r["variant"]) for r in results), default=8)
@@ -69,21 +69,30 @@ def results_table(record: dict) -> Table:
     table.add_column("lecture", justify="right", no_wrap=True)
     for _, label in columns:
         table.add_column(Text(label), justify="right", no_wrap=True)
-    for label in ("epochs", "wall s", "compile s", "status"):
-        table.add_column(label, justify="left" if label == "status" else "right", no_wrap=True)
+    for label in ("epochs", "wall s", "compile s") if trained else ():
+        table.add_column(label, justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    good = near_best(record) if record.get("sweep") else None
+    if good is not None:
+        table.add_column("≈ best", no_wrap=True)
     for r in results:
         headline, *others = (key for key, _ in columns)
+        mark = [] if good is None else [Text("≈ best", style="bold green") if r["variant"] in good else ""]
         table.add_row(
             Text(r["variant"]),
             fmt_number(r.get("reference"), digits=2),
             fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
             *(fmt_number(r.get(key)) for key in others),
-            "—" if r.get("epochs") is None else str(r["epochs"]),
-            _seconds(r.get("wall_s")),
-            _seconds(r.get("compile_s")),
+            *(_timing(r) if trained else ()),
             status_text(r["status"]),
+            *mark,
         )
     return table
+
+
+def _timing(result: dict) -> tuple[str, str, str]:
+    epochs = result.get("epochs")
+    return "—" if epochs is None else str(epochs), _seconds(result.get("wall_s")), _seconds(result.get("compile_s"))
 
 
 def claims_table(record: dict) -> Table | None:

@@ -97,6 +97,7 @@ def result_summary(result: VariantResult, headline: str) -> dict:
         "wall_s": round(result.wall_s, 3),
         "compile_s": round(result.compile_s, 3),
         "pictures": result.pictures,
+        "model": result.model,
     }
     return finite_or_none(summary)
 
@@ -148,8 +149,17 @@ def build_record(
             "configs": {e.name: describe(e) for e in request.experiments},
             "history": {name: r.history for name, r in results.items()},
             "final_per_seed": {name: r.final for name, r in results.items()},
+            "sweep": sweep_section(request),
         }
     )
+
+
+def sweep_section(request: RunRequest) -> dict | None:
+    """A sweep's keys and each trial's values (as typed), for its table and plot."""
+    if not request.trials:
+        return None
+    values = {e.name: [value for _, value in trial] for e, trial in zip(request.experiments, request.trials)}
+    return {"keys": [key for key, _ in request.trials[0]], "values": values}
 
 
 def public_summary(record: dict) -> dict:
@@ -176,5 +186,6 @@ def finished_results(record: dict) -> dict[str, VariantResult]:
             record["final_per_seed"][name],
             record["history"][name],
             r.get("pictures", []),
+            r.get("model"),
         )
     return done

@@ -4,12 +4,14 @@ the same request rebuilt from a saved run to resume it."""
 
 import glob
 import hashlib
+import itertools
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dlrun.core.config import Experiment, Group, describe, resolved
 from dlrun.core.registry import get_experiment, get_group
+from dlrun.core.settings import Setting, with_settings
 from dlrun.data.images import DatasetName
 from dlrun.errors import ConfigError, DlrunError
 from dlrun.output.records import RECORD_NAME, load_record
@@ -24,6 +26,7 @@ class Overrides:
     learning_rate: float | None = None
     train_size: int | None = None
     dataset: DatasetName | None = None
+    settings: tuple[Setting, ...] = ()  # `--set key=value`, applied in order after the options above
 
     def __post_init__(self):
         """Values given on the command line, checked where they enter (the flag is named)."""
@@ -48,7 +51,7 @@ class Overrides:
             changes["batch_size"] = self.batch_size
         if self.learning_rate is not None:
             changes["optimizer"] = replace(exp.optimizer, learning_rate=self.learning_rate)
-        return replace(exp, **changes)
+        return with_settings(replace(exp, **changes), self.settings)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class RunRequest:
     checkpoint_every: int | None = None  # epochs between checkpoints (default: every 30 s)
     resume: Path | None = None  # the run folder to continue
     allow_data_change: bool = False  # resume even though the data's SHA-256 changed
+    trials: tuple[tuple[Setting, ...], ...] = ()  # a sweep: each experiment's swept settings
+    save_models: bool = True  # keep each variant's trained weights (dlrun evaluate, predict)
 
     def recorded(self) -> dict:
         """What the record keeps to rebuild this request (`resume_request`)."""
@@ -74,6 +79,7 @@ class RunRequest:
             "overrides": describe(self.overrides),
             "checkpoint_every": self.checkpoint_every,
             "data_dir": str(self.data_dir) if self.data_dir else None,
+            "save_models": self.save_models,
         }
 
 
@@ -87,12 +93,49 @@ def build_request(
     checkpoint_every: int | None = None,
     resume: Path | None = None,
 ) -> RunRequest:
-    """Resolve an experiment (train) or a group's variants (compare), with the overrides
-    applied. `compare` also takes experiments of your choice, as a comma list (no verdict)."""
+    """Resolve an experiment (train), a group's variants (compare) or a sweep's trials, with
+    the overrides applied. `compare` also takes experiments of your choice, as a comma list
+    (no verdict)."""
+    if command == "sweep":
+        return _sweep_request(name, overrides, seeds, data_dir, out, checkpoint_every, resume)
+    if several := [f"{k}={v}" for k, v in overrides.settings if "," in v]:
+        raise ConfigError(f"--set {several[0]} lists several values: `dlrun sweep` runs each of them")
     group = get_group(name) if command == "compare" and "," not in name else None
     names = group.variants if group else _comma_list(name)
     experiments = tuple(resolved(overrides.apply(get_experiment(n))) for n in names)
+    if group and overrides.settings:  # the variants are renamed after what changed
+        group = group.renamed({n: e.name for n, e in zip(names, experiments)})
     return RunRequest(command, name, experiments, group, seeds, data_dir, out, overrides, checkpoint_every, resume)
+
+
+MAX_TRIALS = 1_000
+
+
+def sweep_grid(settings: tuple[Setting, ...]) -> list[tuple[Setting, ...]]:
+    """`key=v1,v2` settings -> every combination, the first key varying slowest."""
+    if not settings:
+        raise ConfigError("a sweep needs at least one --set key=v1,v2,...")
+    choices = []
+    for key, text in settings:
+        values = [v.strip() for v in text.split(",")]
+        if "" in values or len(set(values)) < len(values):
+            raise ConfigError(f"--set {key}={text}: list each value once, separated by commas")
+        choices.append([(key, v) for v in values])
+    if len({key for key, _ in settings}) < len(settings):
+        raise ConfigError("a sweep sets each key once (put every value in one --set key=v1,v2)")
+    if math.prod(len(c) for c in choices) > MAX_TRIALS:
+        raise ConfigError(f"the grid has more than {MAX_TRIALS:,} trials")
+    return list(itertools.product(*choices))
+
+
+def _sweep_request(name, overrides, seeds, data_dir, out, checkpoint_every, resume) -> RunRequest:
+    """Each combination of the swept values is a variant of one comparison (no claims)."""
+    base = replace(overrides, settings=()).apply(get_experiment(name))
+    trials = tuple(sweep_grid(overrides.settings))
+    experiments = tuple(resolved(with_settings(base, trial)) for trial in trials)
+    return RunRequest(
+        "sweep", name, experiments, None, seeds, data_dir, out, overrides, checkpoint_every, resume, trials=trials
+    )
 
 
 def _comma_list(names: str) -> tuple[str, ...]:
@@ -109,23 +152,17 @@ def resume_request(run_dir: Path, command: str, name: str, given: dict, allow_da
     command and name typed must be the run's, and an option given again must have the
     value the run was started with: a resume never changes what it continues."""
     record = load_record(run_dir / RECORD_NAME)
-    saved = record.get("request")
-    if not _resumable(saved):
-        raise DlrunError(f"{run_dir / RECORD_NAME} records no request to resume (written by another program?)")
-    if (saved["command"], saved["name"]) != (command, name):
-        raise ConfigError(f"{run_dir} is a run of `{saved['command']} {saved['name']}`, not `{command} {name}`")
+    request = saved_request(record, run_dir)
+    if (request.command, request.name) != (command, name):
+        raise ConfigError(f"{run_dir} is a run of `{request.command} {request.name}`, not `{command} {name}`")
     if record.get("complete"):
         raise DlrunError(f"{run_dir} finished: nothing to resume")
-    o = saved["overrides"]
-    dataset = DatasetName(o["dataset"]) if o.get("dataset") else None
-    overrides = Overrides(o.get("epochs"), o.get("batch_size"), o.get("learning_rate"), o.get("train_size"), dataset)
-    data_dir = Path(saved["data_dir"]) if saved.get("data_dir") else None
     recorded = {
-        **describe(overrides),
-        "seeds": len(saved["seeds"]),
-        "seed": saved["seeds"][0],
-        "data_dir": data_dir,
-        "checkpoint_every": saved.get("checkpoint_every"),
+        **describe(request.overrides),
+        "seeds": len(request.seeds),
+        "seed": request.seeds[0],
+        "data_dir": request.data_dir,
+        "checkpoint_every": request.checkpoint_every,
     }
     changed = [
         f"{key} {given[key]} (recorded: {recorded[key]})"
@@ -134,19 +171,32 @@ def resume_request(run_dir: Path, command: str, name: str, given: dict, allow_da
     ]
     if changed:
         raise ConfigError(f"a resume continues with the run's recorded settings; drop {', '.join(changed)}")
-    return replace(
-        build_request(
-            command,
-            name,
-            overrides,
-            tuple(saved["seeds"]),
-            data_dir,
-            run_dir.parent,
-            saved.get("checkpoint_every"),
-            run_dir,
-        ),
-        allow_data_change=allow_data_change,
+    return replace(request, resume=run_dir, allow_data_change=allow_data_change)
+
+
+def saved_request(record: dict, run_dir: Path) -> RunRequest:
+    """The request a saved run was started with, rebuilt from its record (the catalog's
+    experiments with the recorded options and settings applied)."""
+    saved = record.get("request")
+    if not _resumable(saved):
+        raise DlrunError(f"{run_dir / RECORD_NAME} records no request to rebuild (written by another program?)")
+    o = saved["overrides"]
+    dataset = DatasetName(o["dataset"]) if o.get("dataset") else None
+    settings = tuple((key, value) for key, value in o.get("settings") or ())
+    overrides = Overrides(
+        o.get("epochs"), o.get("batch_size"), o.get("learning_rate"), o.get("train_size"), dataset, settings
     )
+    data_dir = Path(saved["data_dir"]) if saved.get("data_dir") else None
+    request = build_request(
+        saved["command"],
+        saved["name"],
+        overrides,
+        tuple(saved["seeds"]),
+        data_dir,
+        run_dir.parent,
+        saved.get("checkpoint_every"),
+    )
+    return replace(request, save_models=saved.get("save_models") is not False)
 
 
 def _resumable(saved) -> bool:
@@ -155,7 +205,7 @@ def _resumable(saved) -> bool:
         return False
     seeds, o = saved.get("seeds"), saved["overrides"]
     return (
-        isinstance(saved.get("command"), str)
+        saved.get("command") in ("train", "compare", "sweep")
         and isinstance(saved.get("name"), str)
         and isinstance(seeds, list)
         and len(seeds) > 0
@@ -163,18 +213,28 @@ def _resumable(saved) -> bool:
         and all(o.get(k) is None or isinstance(o[k], int) for k in ("epochs", "batch_size", "train_size"))
         and (o.get("learning_rate") is None or isinstance(o["learning_rate"], (int, float)))
         and o.get("dataset") in (None, *(d.value for d in DatasetName))
+        and _settings_list(o.get("settings"))
         and (saved.get("data_dir") is None or isinstance(saved["data_dir"], str))
         and (saved.get("checkpoint_every") is None or isinstance(saved["checkpoint_every"], int))
+        and isinstance(saved.get("save_models", True), bool)
     )
 
 
-def find_resumable(out: Path, name: str) -> Path:
-    """The newest run of `name` under `out` that did not finish."""
+def _settings_list(settings) -> bool:
+    """A recorded `--set` list: [[key, value], ...] of strings (absent in older records)."""
+    if settings is None:
+        return True
+    pairs = isinstance(settings, list) and all(isinstance(p, list) and len(p) == 2 for p in settings)
+    return pairs and all(isinstance(text, str) for p in settings for text in p)
+
+
+def find_resumable(out: Path, command: str, name: str) -> Path:
+    """The newest run of `command name` under `out` that did not finish."""
     for run_dir in sorted(out.glob(f"*-{glob.escape(folder_label(name))}"), reverse=True):  # names start with the time
         record = load_record(run_dir / RECORD_NAME) if (run_dir / RECORD_NAME).is_file() else {}
-        if record.get("name") == name and not record.get("complete", True):
+        if (record.get("command"), record.get("name")) == (command, name) and not record.get("complete", True):
             return run_dir
-    raise DlrunError(f"no unfinished run of {name!r} under {out} to resume")
+    raise DlrunError(f"no unfinished {command} of {name!r} under {out} to resume")
 
 
 MAX_LABEL = 80  # characters of the run's name in its folder name

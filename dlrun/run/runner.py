@@ -6,9 +6,11 @@ A cohort is the experiments that train together as replicas of one compiled prog
 `batch_variants_default`)."""
 
 import contextlib
+import importlib
 import math
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -18,7 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from dlrun.console import console, notice, to_stderr
-from dlrun.core.checkpoints import Checkpointer
+from dlrun.core.checkpoints import Checkpointer, save_weights
 from dlrun.core.compiler import Compiler
 from dlrun.core.config import Experiment
 from dlrun.core.devices import StopAgreement, configure
@@ -114,6 +116,8 @@ class Run:
             self._continue(load_record(request.resume / RECORD_NAME))
         cohorts = [c for c in cohorts if not all(e.name in self.results for e in c)]  # some finished before a resume
         plots.import_in_background()
+        if request.save_models:
+            threading.Thread(target=importlib.import_module, args=("orbax.checkpoint",), daemon=True).start()
         with _progress() as progress:
             ready = self._set_up(cohorts, data, progress)
             self.run_dir = request.resume or (
@@ -182,7 +186,7 @@ class Run:
         """Every cohort set up before the first trains (see `set_up`), each variant's progress
         line shown from the start."""
         seeds = list(self.request.seeds)
-        lines = [[progress.add_task(e.name, total=e.epochs, metrics="compiling…") for e in c] for c in cohorts]
+        lines = [[progress.add_task(escape(e.name), total=e.epochs, metrics="compiling…") for e in c] for c in cohorts]
         return [
             ReadyCohort(set_up(self.compiler, c, data[data_key(c[0])][0], seeds, keep_data=i == 0), t)
             for i, (c, t) in enumerate(zip(cohorts, lines))
@@ -216,8 +220,22 @@ class Run:
             self.results[result.variant] = result
             status = f"[{STATUS_STYLE[result.status]}]{result.status}[/]"
             progress.update(line, total=result.epochs or 1, completed=result.epochs, metrics=status)
+        if self.request.save_models and self.run_dir and self.primary:
+            for exp, result, weights in zip(setup.experiments, cohort.results, cohort.weights):
+                result.model = self._save_model(exp.name, weights) if weights is not None else None
         if self.primary and checkpointer and not self.stopped_by:
             shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the cohort is in the record now
+
+    def _save_model(self, variant: str, weights) -> str | None:
+        """The variant's trained weights under models/NNN (NNN: its place in the request);
+        a failure costs the saved model, never the results."""
+        folder = f"models/{[e.name for e in self.request.experiments].index(variant):03d}"
+        try:
+            save_weights(self.run_dir / folder, weights)
+        except DlrunError as e:
+            notice(f"{e}; the results are unaffected")
+            return None
+        return folder
 
 
 def run(request: RunRequest) -> dict:

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from dlrun.core.task import DataInfo, TaskData
+from dlrun.core.task import DataInfo, Task, TaskData
 from dlrun.families.basics.config import XOR_COPIES
 from dlrun.families.basics.pictures import log10_ratio, plot_grad_norms
 from dlrun.families.mlp.task import Classification, unit_pixels
@@ -46,6 +46,7 @@ class XorTask(Classification):
     lesson is whether the model can fit them, not generalisation)."""
 
     name = "xor"
+    predict = Task.predict  # four fixed points, no image to classify
     columns = (("train_accuracy", "train acc"), ("train_loss", "train loss"), ("weight_norm", "weight norm"))
 
     def load(self, exp, data_dir):

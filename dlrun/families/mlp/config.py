@@ -4,10 +4,11 @@ classification task it is trained with (`CLASSIFICATION`, resolved by a run)."""
 import enum
 from dataclasses import dataclass
 
-from dlrun.core.config import Ref
+from dlrun.core.config import SOFTMAX_MSE, Ref
+
+__all__ = ["CLASSIFICATION", "SOFTMAX_MSE", "Activation", "MLPConfig", "dense_params", "width_for_params"]
 
 CLASSIFICATION = Ref("dlrun.families.mlp.task:CLASSIFICATION")
-SOFTMAX_MSE = Ref("dlrun.core.losses:softmax_mse")
 
 
 class Activation(enum.Enum):

@@ -1,10 +1,14 @@
 """Image classification: images -> one of C classes, the task of the Lecture II MLPs and
 the base of the other image families (vision, basics, generative)."""
 
+from pathlib import Path
+
+import jax
 import numpy as np
 
 from dlrun.core.losses import accuracy
-from dlrun.core.task import DataInfo, Task, TaskData, training_subset
+from dlrun.core.task import DataInfo, Prediction, Query, Task, TaskData, training_subset
+from dlrun.errors import ConfigError
 
 
 def unit_pixels(x):
@@ -47,6 +51,27 @@ class Classification(Task):
         x, y = split
         logits = model(unit_pixels(x))  # [M, classes]; the train split is uint8
         return {"loss": exp.loss(logits, y), "accuracy": accuracy(logits, y)}
+
+    def predict(self, exp, models, load, query: Query) -> Prediction:
+        """The top 3 classes of an image file (any size, made 28 x 28 grey) or of test
+        image `query.index`, with their probability averaged over the seeds' models."""
+        from dlrun.data.images import CLASS_NAMES, read_picture
+
+        names = CLASS_NAMES[exp.dataset]
+        if query.index is None:
+            pixels, inverted = read_picture(Path(query.text))
+            x, asked = pixels.reshape(1, -1), query.text
+            note = "light background: inverted to MNIST's light strokes on black" if inverted else None
+        else:
+            x_test, y_test = self.place(exp, load()).eval
+            if not 0 <= query.index < len(y_test):
+                raise ConfigError(f"--index must be in [0, {len(y_test) - 1}], got {query.index}")
+            x, asked = x_test[query.index : query.index + 1], f"test image {query.index}"
+            note = f"its label: {names[int(y_test[query.index])]}"
+        probabilities = np.mean([np.asarray(jax.nn.softmax(m(x))[0]) for m in models], axis=0)  # [classes]
+        top = np.argsort(-probabilities)[:3]
+        rows = [{"class": names[c], "probability": float(probabilities[c])} for c in top]
+        return Prediction(asked, rows, note)
 
 
 NOISE_SEED = 1234  # the noisy test set is the same for every run, seed and variant

@@ -12,9 +12,22 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.core.task import DataInfo, Task, TaskData, training_subset
-from dlrun.data.text import Corpus, Sentences, TagSet, build_tagset, build_vocab, load_corpus, pad
-from dlrun.errors import DataError
+from dlrun.core.task import DataInfo, Prediction, Query, Task, TaskData, training_subset
+from dlrun.data.text import (
+    MAX_WORDS,
+    OUTSIDE,
+    UNK,
+    Corpus,
+    Sentence,
+    Sentences,
+    TagSet,
+    Vocab,
+    build_tagset,
+    build_vocab,
+    load_corpus,
+    pad,
+)
+from dlrun.errors import ConfigError, DataError
 
 # The tag names ride along with the padded arrays (Sentences) through jit as static data.
 jax.tree_util.register_static(TagSet)
@@ -84,6 +97,13 @@ class SlotFilling(Task):
     def place(self, exp, corpus: Corpus) -> TaskData:
         """The first `exp.train_size` of a fixed shuffle of the training sentences; the
         vocabulary comes from them alone. Every split is padded to the longest sentence."""
+        train, vocab, tagset = self._vocabulary(exp, corpus)
+        length = max(len(s.words) for split in (train, corpus.val, corpus.eval) for s in split)
+        return TaskData(*(pad(split, vocab, tagset, length) for split in (train, corpus.eval, corpus.val)))
+
+    @staticmethod
+    def _vocabulary(exp, corpus: Corpus) -> tuple[list[Sentence], Vocab, TagSet]:
+        """The training sentences, and the words and tags the taggers know."""
         train = [corpus.train[i] for i in training_subset(len(corpus.train), exp.train_size)]
         vocab = build_vocab(train, exp.model.vocab_size)
         tagset = build_tagset(corpus.train, corpus.val, corpus.test or [])
@@ -92,8 +112,7 @@ class SlotFilling(Task):
                 f"{corpus.source}: {len(tagset.names)} slot tags, more than the "
                 f"{exp.model.num_tags} outputs of the taggers"
             )
-        length = max(len(s.words) for split in (train, corpus.val, corpus.eval) for s in split)
-        return TaskData(*(pad(split, vocab, tagset, length) for split in (train, corpus.eval, corpus.val)))
+        return train, vocab, tagset
 
     def loss(self, exp, model, batch: Sentences, hyper, key):
         logits = model(batch.tokens, lengths_of(batch.mask), hyper.dropout, key)  # [B, T, C]
@@ -112,6 +131,28 @@ class SlotFilling(Task):
         predicted = _predict(model, jnp.asarray(split.tokens), lengths_of(jnp.asarray(split.mask)))
         scores = entity_scores(tag_names(split, split.tags), tag_names(split, predicted))
         return {f"test_{k}": float(v) for k, v in scores.items()}
+
+    def predict(self, exp, models, load, query: Query) -> Prediction:
+        """The IOB tag of each word of a sentence (lowercased, split on spaces, as ATIS is
+        written), with its probability averaged over the seeds' models."""
+        if query.text is None:
+            raise ConfigError("slot filling tags a sentence: give one in quotes, not --index")
+        words = tuple(query.text.lower().split())
+        if not 0 < len(words) <= MAX_WORDS:
+            raise ConfigError(f"give a sentence of 1 to {MAX_WORDS} words")
+        _, vocab, tagset = self._vocabulary(exp, load())
+        split = pad([Sentence(words, (OUTSIDE,) * len(words), "")], vocab, tagset, len(words))
+        lengths = np.array([len(words)], np.int32)
+        probabilities = np.mean([np.asarray(jax.nn.softmax(m(split.tokens, lengths)))[0] for m in models], axis=0)
+        tag_ids = probabilities.argmax(-1)  # [T]
+        [tags] = tag_names(split, tag_ids[None])
+        unknown = [w for w, i in zip(words, split.tokens[0]) if i == vocab.encode((UNK,))[0]]
+        rows = [
+            {"word": w, "tag": t, "probability": float(probabilities[i, tag_ids[i]])}
+            for i, (w, t) in enumerate(zip(words, tags))
+        ]
+        note = f"not in the training vocabulary, read as {UNK}: {', '.join(unknown)}" if unknown else None
+        return Prediction(" ".join(words), rows, note)
 
 
 SLOT_FILLING = SlotFilling()
