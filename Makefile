@@ -41,9 +41,8 @@ format: $(ENV)  ## apply ruff's formatting and its safe fixes
 test-slow: $(ENV)  ## long checks: full-length lessons on the bundled sample
 	$(PY) -m pytest -q -m slow
 
-reproduce-all: $(ENV)  ## every compare group, then one Markdown and HTML report under reports/
-	rm -rf $(REPRO)
-	set -e; for g in $(GROUPS); do $(DLRUN) compare $$g --out $(REPRO) $(ARGS); done
+reproduce-all: $(ENV)  ## every compare group, then one Markdown and HTML report under reports/; trains only what is missing
+	set -e; for g in $(GROUPS); do $(DLRUN) compare $$g --out $(REPRO) --needed $(ARGS); done
 	$(DLRUN) report $(REPRO) --out reports
 
 clean:

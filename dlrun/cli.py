@@ -49,6 +49,9 @@ Set = Annotated[
         "(repeatable; `sweep` takes key=v1,v2,...).",
     ),
 ]
+Needed = Annotated[
+    bool, typer.Option("--needed", help="Reuse variants already finished under --out with the same settings.")
+]
 NoSaveModel = Annotated[
     bool, typer.Option("--no-save-model", help="Do not keep the trained weights (for evaluate/predict).")
 ]
@@ -166,6 +169,7 @@ def _training_command(command: str, name_help: str, doc: str):
         allow_data_change: AllowDataChange = False,
         settings: Set = None,
         no_save_model: NoSaveModel = False,
+        needed: Needed = False,
         dry_run: DryRun = False,
         as_json: Json = False,
     ) -> None:
@@ -184,8 +188,7 @@ def _training_command(command: str, name_help: str, doc: str):
         resume_dir = _resume_dir(resume, resume_from, out, command, name)
         with output_to_stderr(as_json):
             request = _request(command, name, given, out, resume_dir, allow_data_change)
-            if no_save_model:
-                request = dataclasses.replace(request, save_models=False)
+            request = dataclasses.replace(request, needed=needed, save_models=request.save_models and not no_save_model)
             if dry_run:
                 return _list_planned(request)
             record = _train(request)

@@ -50,6 +50,7 @@ class VariantResult:
     history: list[dict[str, list[float]]] = field(default_factory=list)
     pictures: list[str] = field(default_factory=list)  # PNGs the family saved beside the record
     model: str | None = None  # the saved weights' folder, relative to the run folder
+    reused_from: str | None = None  # `--needed`: the run whose result this is
 
     def mean(self, metric: str) -> float | None:
         values = self.final.get(metric)

@@ -16,7 +16,7 @@ never a bool, finite, or null where it says so):
   its metrics (every key named in "columns", the headline's "<key>_std"), "reference",
   "wall_s" and "compile_s" are finite numbers or null; "epochs" a non-negative integer
   or null; "seeds" a list of integers; "pictures" a list of strings; "model" (the saved
-  weights' folder) a string of the form models/NNN, or null;
+  weights' folder) a string of the form models/NNN, or null; "reused_from" a string or null;
 - "started" is a number of seconds since 1970, finite, in [0, LATEST_START] (or null);
 - "columns" is a list of [key, label] pairs of strings;
 - "claims" is a list of objects: "claim" an object with a string "text", "evidence" and
@@ -248,6 +248,7 @@ def check_record(record) -> dict:
         seeds = _list(result, "seeds", where)
         ok = all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
         _require(ok, f"{where}.seeds", "a list of integers", seeds)
+        _string(result, "reused_from", where)
         model = result.get("model")
         _require(model is None or (isinstance(model, str) and MODEL_FOLDER.fullmatch(model)), f"{where}.model",
                  "a folder models/NNN or null", model)  # fmt: skip

@@ -35,6 +35,7 @@ def write_report(paths: list[Path], out: Path) -> tuple[Path, Path]:
             notice(f"skipped: {e}")
     if not records:
         raise DlrunError(f"no readable run record in {', '.join(map(str, paths))} (see the notices above)")
+    records = [(path, record) for path, record in records if not _superseded(record, records)]
     run_ids = [_folder_name(path.parent) for path, _ in records]
     folders = unique_names(run_ids, taken=REPORT_FILES)  # two runs of the same name from different places
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -49,6 +50,20 @@ def write_report(paths: list[Path], out: Path) -> tuple[Path, Path]:
     except OSError as e:
         raise DlrunError(f"cannot write the report to {out}: {e.strerror or e}") from None
     return out / "report.md", out / "report.html"
+
+
+def _superseded(record: dict, records: list[tuple[Path, dict]]) -> bool:
+    """An unfinished run that a later run of the same command finished (`--needed` after an
+    interrupt): the report shows the finished one only."""
+    if record.get("complete") is not False:
+        return False
+    same = (record["command"], record["name"])
+    return any(
+        (other["command"], other["name"]) == same
+        and other.get("complete")
+        and (other.get("started") or 0) > (record.get("started") or 0)
+        for _, other in records
+    )
 
 
 def _folder_name(run_dir: Path) -> str:
@@ -91,7 +106,9 @@ def family_pictures(run_dir: Path) -> list[Path]:
     most MAX_PICTURE_BYTES are kept."""
     found = []
     for folder, subfolders, files in os.walk(run_dir, followlinks=False):
-        subfolders[:] = sorted(s for s in subfolders if s != "checkpoints")  # links are never walked into
+        subfolders[:] = sorted(
+            s for s in subfolders if s not in ("checkpoints", "models", "events")
+        )  # links: never walked
         found += [Path(folder, f) for f in files if f.endswith(".png")]
     return [p for p in sorted(found) if p != run_dir / plots.CURVES_NAME and safe_picture(p)]
 

@@ -84,7 +84,7 @@ def results_table(record: dict) -> Table:
             fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
             *(fmt_number(r.get(key)) for key in others),
             *(_timing(r) if trained else ()),
-            status_text(r["status"]),
+            status_text(r["status"]) + (" · reused" if r.get("reused_from") else ""),
             *mark,
         )
     return table

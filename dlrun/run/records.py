@@ -98,6 +98,7 @@ def result_summary(result: VariantResult, headline: str) -> dict:
         "compile_s": round(result.compile_s, 3),
         "pictures": result.pictures,
         "model": result.model,
+        "reused_from": result.reused_from,
     }
     return finite_or_none(summary)
 
@@ -187,5 +188,6 @@ def finished_results(record: dict) -> dict[str, VariantResult]:
             record["history"][name],
             r.get("pictures", []),
             r.get("model"),
+            r.get("reused_from"),
         )
     return done

@@ -69,6 +69,7 @@ class RunRequest:
     allow_data_change: bool = False  # resume even though the data's SHA-256 changed
     trials: tuple[tuple[Setting, ...], ...] = ()  # a sweep: each experiment's swept settings
     save_models: bool = True  # keep each variant's trained weights (dlrun evaluate, predict)
+    needed: bool = False  # reuse the variants finished under `out` (dlrun.run.reuse)
 
     def recorded(self) -> dict:
         """What the record keeps to rebuild this request (`resume_request`)."""

@@ -32,8 +32,10 @@ from dlrun.output import plots
 from dlrun.output.records import RECORD_NAME, load_record
 from dlrun.output.tables import STATUS_STYLE
 from dlrun.record_format import INTERRUPTED
+from dlrun.run.events import write_events
 from dlrun.run.records import build_record, finished_results, new_run_dir, run_lock
 from dlrun.run.request import RunRequest, folder_label
+from dlrun.run.reuse import adopt, finished_elsewhere
 
 
 def batch_variants_default() -> bool:
@@ -100,6 +102,7 @@ class Run:
         self.started = self.part_started = time.time()  # a resumed run keeps its first start
         self.earlier_wall_s, self.earlier_compiled = 0.0, (0, 0)  # a resumed run's parts before this one
         self.epochs_run = 0  # in this process
+        self.reused: dict[str, Path] = {}  # --needed: variant -> the run folder that finished it
 
     def execute(self) -> dict:
         """Train every experiment of the request; returns the record (also saved on disk)."""
@@ -114,10 +117,12 @@ class Run:
             check_settings(exp, exp.task.train_rows(exp, data[data_key(exp)][0]))
         if request.resume:
             self._continue(load_record(request.resume / RECORD_NAME))
-        cohorts = [c for c in cohorts if not all(e.name in self.results for e in c)]  # some finished before a resume
+        elif request.needed and (earlier := self._reuse()) is not None:
+            return earlier
+        cohorts = [c for c in cohorts if not all(e.name in self.results for e in c)]  # finished before
         plots.import_in_background()
-        if request.save_models:
-            threading.Thread(target=importlib.import_module, args=("orbax.checkpoint",), daemon=True).start()
+        for module in ("orbax.checkpoint", "tensorboardX") if request.save_models else ("tensorboardX",):
+            threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()  # while it trains
         with _progress() as progress:
             ready = self._set_up(cohorts, data, progress)
             self.run_dir = request.resume or (
@@ -128,7 +133,26 @@ class Run:
         statuses = {r.status for r in self.results.values()}
         return self.save(complete=len(self.results) == len(request.experiments) and INTERRUPTED not in statuses)
 
+    def _reuse(self) -> dict | None:
+        """`--needed`: take the variants finished under --out; returns the earlier record
+        when one run of the same command finished them all (nothing to train, no new folder)."""
+        request = self.request
+        found = finished_elsewhere(request.out, request.experiments, request.seeds, self.info.sha256)
+        sources = {source for _, source in found.values()}
+        if len(found) == len(request.experiments) and len(sources) == 1:
+            record = load_record(next(iter(sources)) / RECORD_NAME)
+            if (record["command"], record["name"]) == (request.command, request.name) and record.get("complete"):
+                notice(f"--needed: every variant finished in {record.get('run_dir') or next(iter(sources))}")
+                return record
+        if found:
+            notice(f"--needed: {len(found)} of {len(request.experiments)} variants finished earlier, reused")
+        self.reused = {name: source for name, (_, source) in found.items()}
+        self.results |= {name: result for name, (result, _) in found.items()}
+        return None
+
     def _train_all(self, ready: list["ReadyCohort"], progress: Progress, early_s: float) -> None:
+        for name, source in self.reused.items():
+            adopt(self.results[name], source, self.run_dir if self.primary else None, self._model_folder(name))
         self.save(complete=False)  # from the start, so a run stopped early can be resumed
         for i, cohort in enumerate(ready):
             self._train(cohort, progress, ahead_s=early_s if i == 0 else 0.0)
@@ -220,16 +244,30 @@ class Run:
             self.results[result.variant] = result
             status = f"[{STATUS_STYLE[result.status]}]{result.status}[/]"
             progress.update(line, total=result.epochs or 1, completed=result.epochs, metrics=status)
-        if self.request.save_models and self.run_dir and self.primary:
-            for exp, result, weights in zip(setup.experiments, cohort.results, cohort.weights):
-                result.model = self._save_model(exp.name, weights) if weights is not None else None
+        if self.run_dir and self.primary:
+            self._keep(setup.experiments, cohort)
         if self.primary and checkpointer and not self.stopped_by:
             shutil.rmtree(checkpointer.folder, ignore_errors=True)  # the cohort is in the record now
+
+    def _keep(self, experiments: list[Experiment], cohort: Cohort) -> None:
+        """What a finished cohort leaves beside the record: models and TensorBoard events."""
+        for exp, result, weights in zip(experiments, cohort.results, cohort.weights):
+            if self.request.save_models and weights is not None:
+                result.model = self._save_model(exp.name, weights)
+            if result.epochs:
+                write_events(self.run_dir, self._index(exp.name), exp, result)
+
+    def _index(self, variant: str) -> int:
+        """The variant's place in the request: it names its folders (models/NNN, events/NNN-...)."""
+        return [e.name for e in self.request.experiments].index(variant)
+
+    def _model_folder(self, variant: str) -> str:
+        return f"models/{self._index(variant):03d}"
 
     def _save_model(self, variant: str, weights) -> str | None:
         """The variant's trained weights under models/NNN (NNN: its place in the request);
         a failure costs the saved model, never the results."""
-        folder = f"models/{[e.name for e in self.request.experiments].index(variant):03d}"
+        folder = self._model_folder(variant)
         try:
             save_weights(self.run_dir / folder, weights)
         except DlrunError as e:
