@@ -403,11 +403,10 @@ def _check_seeds(seed: int, seeds: int) -> None:
 
 
 def _print_results(record: dict, multi_host: bool) -> None:
-    from dlrun.output.tables import claims_table, results_table
+    from dlrun.output.tables import record_tables
 
-    console.print(results_table(record))
-    if (claims := claims_table(record)) is not None:
-        console.print(claims)
+    for part in record_tables(record):
+        console.print(part)
     console.print(f"record: {escape(record['run_dir'])}/record.json")
     if not record["complete"]:
         where = " on every process" if multi_host else ""

@@ -76,6 +76,7 @@ register_group(
                 text="one hidden layer fits XOR; a perceptron cannot (train accuracy +0.2 or more)",
             ),
         ),
+        lesson="One layer cannot draw the line XOR needs; one hidden layer can.",
     )
 )
 register_group(
@@ -100,5 +101,6 @@ register_group(
                 text="after training too (>1000x): sigmoid's layer 1 still gets almost no gradient",
             ),
         ),
+        lesson="In a deep sigmoid network the first layers get almost no gradient; ReLU passes it down.",
     )
 )

@@ -109,5 +109,6 @@ register_group(
                 text="GAN samples a classifier recognises cover at least 8 of the 10 digits",
             ),
         ),
+        lesson="An auto-encoder compresses a digit into a short code; a VAE and a GAN generate new digits from noise.",
     )
 )

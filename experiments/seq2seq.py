@@ -93,5 +93,9 @@ register_group(
                 text="a 64-d code rebuilds more held-out words exactly than an 8-d code",
             ),
         ),
+        lesson=(
+            "An encoder reads a sequence into one vector and a decoder rebuilds it: sequences that sound alike "
+            "get nearby vectors."
+        ),
     )
 )

@@ -101,5 +101,9 @@ register_group(
             ),
             Claim(LSTM.name, FEEDFORWARD.name, 0.0, metric="test_f1", text="LSTM beats feed-forward slot F1"),
         ),
+        lesson=(
+            'A network with memory tags a word by the words before it: "arrive" and "leave" make Taipei a '
+            "destination or an origin."
+        ),
     )
 )

@@ -97,6 +97,7 @@ register_group(
             Claim(CNN.name, MLP_SAME_PARAMS.name, 0.0, text="the CNN beats an MLP with the same number of weights"),
             Claim(CNN.name, MLP_500.name, -0.01, text="the CNN matches an MLP with 4.7x its weights (within 0.01)"),
         ),
+        lesson="A CNN shares a few weights across the image, so it does better than an MLP with as many weights.",
     )
 )
 # Batch norm's speed shows in the training loss, measured in training mode. The first
@@ -117,6 +118,7 @@ register_group(
             ),
             Claim(CNN_BATCHNORM.name, CNN.name, -0.01, text="batch norm costs no test accuracy (within 0.01)"),
         ),
+        lesson="Batch normalization makes training faster: the training loss falls sooner.",
     )
 )
 
@@ -151,5 +153,6 @@ register_group(
                 RELU_3_ADAM.name, ADVERSARIAL.name, 0.3, text="FGSM at epsilon 0.1 drops test accuracy by more than 0.3"
             ),
         ),
+        lesson="A tiny, well-chosen change to the input fools a trained network.",
     )
 )

@@ -121,6 +121,9 @@ class Experiment:
     test_noise: float = 0.0  # std of Gaussian noise added to test pixels in [0, 1]
     early_stopping: EarlyStopping | None = None
     loop: Loop = Loop.SCAN
+    # Why dlrun's number may differ from the slide's (a plateau left at a seed-dependent
+    # epoch, the data size, a setting the slide does not state); shown when it does.
+    gap_reason: str = ""
 
 
 def resolved(exp: Experiment) -> Experiment:
@@ -150,6 +153,7 @@ class Group:
     description: str
     variants: tuple[str, ...]
     claims: tuple[Claim, ...] = field(default=())
+    lesson: str = ""  # the lesson in one sentence, as the lecture puts it
 
     def renamed(self, names: dict[str, str]) -> "Group":
         """The group with its variants (and the claims about them) renamed, e.g. after `--set`."""

@@ -16,7 +16,8 @@ never a bool, finite, or null where it says so):
   its metrics (every key named in "columns", the headline's "<key>_std"), "reference",
   "wall_s" and "compile_s" are finite numbers or null; "epochs" a non-negative integer
   or null; "seeds" a list of integers; "pictures" a list of strings; "model" (the saved
-  weights' folder) a string of the form models/NNN, or null; "reused_from" a string or null;
+  weights' folder) a string of the form models/NNN, or null; "reused_from" and "gap_reason" strings or null;
+  "still_improving" true, false or null;
 - "started" is a number of seconds since 1970, finite, in [0, LATEST_START] (or null);
 - "columns" is a list of [key, label] pairs of strings;
 - "claims" is a list of objects: "claim" an object with a string "text", "evidence" and
@@ -28,6 +29,7 @@ never a bool, finite, or null where it says so):
 - "environment", "request" and "final_per_seed" are objects; "complete" is a bool;
   "structures_compiled" and "programs_compiled" non-negative integers; "run_dir" a
   string (each of these may be absent or, except "complete", null);
+- "lesson" is a string or null;
 - "sweep" (a sweep's record; absent or null otherwise) is an object: "keys" a list of
   strings, "values" an object of variant -> a list of strings, one per key.
 """
@@ -249,6 +251,10 @@ def check_record(record) -> dict:
         ok = all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)
         _require(ok, f"{where}.seeds", "a list of integers", seeds)
         _string(result, "reused_from", where)
+        _string(result, "gap_reason", where)
+        improving = result.get("still_improving")
+        ok = improving is None or isinstance(improving, bool)
+        _require(ok, f"{where}.still_improving", "true, false or null", improving)
         model = result.get("model")
         _require(model is None or (isinstance(model, str) and MODEL_FOLDER.fullmatch(model)), f"{where}.model",
                  "a folder models/NNN or null", model)  # fmt: skip
@@ -284,6 +290,7 @@ def check_record(record) -> dict:
     for key in ("structures_compiled", "programs_compiled"):
         _count(record, key)
     _string(record, "run_dir", "")
+    _string(record, "lesson", "")
     _check_sweep(_object(record, "sweep"))
     return record
 

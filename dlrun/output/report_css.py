@@ -26,6 +26,8 @@ tbody tr:nth-child(even) { background: #fbfcfd; }
 .tile b { display: block; font-size: 1.9rem; line-height: 1.1; }
 .tile.zero { opacity: .45; }
 .notice { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .5rem .9rem; font-size: .88rem; border-radius: 4px; }
+.lesson { font-weight: 600; margin: .8rem 0; }
+.why { font-size: .88rem; color: #57606a; }
 figure { margin: 1.2rem 0; text-align: center; }
 figure img { max-width: 100%; border: 1px solid var(--line); border-radius: 8px; }
 figcaption { color: var(--muted); font-size: .85rem; margin-top: .3rem; }

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dlrun.console import notice
 from dlrun.output import plots
+from dlrun.output.lessons import gap_lines, lesson_sentence
 from dlrun.output.records import MAX_PICTURE_BYTES, Refused, read_regular
 from dlrun.output.report_css import CSS
 from dlrun.output.report_text import (
@@ -103,8 +104,12 @@ def _html_lesson(lesson: Lesson, anchor: str, out: Path) -> str:
     if data_notice := (record.get("data") or {}).get("notice"):
         parts.append(f'<p class="notice">{html.escape(data_notice)}</p>')
     parts.append(_html_table(result_header(record), result_rows(record), notes))
+    if sentence := lesson_sentence(record):
+        parts.append(f'<p class="lesson">{html.escape(sentence)}</p>')
     if record.get("claims"):
         parts += ["<h3>The lesson's claims</h3>", _html_table(CLAIM_HEADER, claim_rows(record))]
+    if why := gap_lines(record):
+        parts.append('<ul class="why">' + "".join(f"<li>why: {html.escape(line)}</li>" for line in why) + "</ul>")
     curves = [(c, p) for c, p in lesson.pictures if p.name == plots.CURVES_NAME]
     others = [(c, p) for c, p in lesson.pictures if p.name != plots.CURVES_NAME]
     parts += [_html_image(out / p, c, show_caption=False) for c, p in curves]  # the figure has its own title

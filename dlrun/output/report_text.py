@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from dlrun.output.lessons import gap_lines, lesson_sentence, status_label
 from dlrun.output.tables import fmt_number
 from dlrun.record_format import DEFAULT_COLUMNS, VERDICTS
 
@@ -96,7 +97,7 @@ def result_rows(record: dict) -> list[list[str]]:
                 *(fmt_number(r.get(key)) for key, _ in others),
                 "—" if r.get("epochs") is None else str(r["epochs"]),
                 f"{r.get('wall_s') or 0:.1f}",
-                r.get("status", "?"),
+                status_label(r),
             ]
         )
     return rows
@@ -168,8 +169,12 @@ def record_markdown(lesson: Lesson | dict) -> str:
     if notice := (record.get("data") or {}).get("notice"):
         lines += [f"> notice: {md_text(notice)}", ""]
     lines += _md_table(result_header(record), result_rows(record))
+    if sentence := lesson_sentence(record):
+        lines += ["", f"**{md_text(sentence)}**"]
     if record.get("claims"):
         lines += ["", *_md_table(CLAIM_HEADER, claim_rows(record))]
+    if why := gap_lines(record):
+        lines += ["", *(f"- why: {md_text(line)}" for line in why)]
     for caption, path in lesson.pictures:
         lines += ["", f"![{md_text(caption)}]({md_link(path)})", f"*{md_text(caption)}*"]
     return "\n".join(lines) + "\n"

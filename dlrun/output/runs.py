@@ -23,7 +23,7 @@ from dlrun.output import catalog
 from dlrun.output.plots import CURVES_NAME
 from dlrun.output.records import RECORD_NAME, BadRecord, load_record, run_dirs
 from dlrun.output.report import family_pictures, safe_picture
-from dlrun.output.tables import claims_table, results_table, status_text
+from dlrun.output.tables import record_tables, status_text
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INTERRUPTED, OK
 
 
@@ -165,9 +165,8 @@ def print_run(run_dir: Path) -> None:
             f"jax {env.get('jax', '?')} on {env.get('device', '?')} · {status_summary(record)}",
         )
     )
-    console.print(results_table(record))
-    if (claims := claims_table(record)) is not None:
-        console.print(claims)
+    for part in record_tables(record):
+        console.print(part)
     console.print(Text(f"record: {run_dir / RECORD_NAME}"))
     if os.path.lexists(run_dir / CURVES_NAME) and safe_picture(run_dir / CURVES_NAME):
         console.print(Text(f"curves: {run_dir / CURVES_NAME}"))

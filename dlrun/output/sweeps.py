@@ -8,16 +8,10 @@ import math
 from pathlib import Path
 
 from dlrun.output.figures import save_png
+from dlrun.output.lessons import higher_is_better
 from dlrun.record_format import DEFAULT_COLUMNS, OK
 
 SWEEP_NAME = "sweep.png"
-# Headline metrics where smaller is better (a reconstruction error, a loss); the rest are
-# accuracies, F1 or returns.
-LOWER_IS_BETTER = ("loss", "recon", "error")
-
-
-def higher_is_better(metric: str) -> bool:
-    return not metric.endswith(LOWER_IS_BETTER)
 
 
 def headline_key(record: dict) -> str:

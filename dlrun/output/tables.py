@@ -6,6 +6,7 @@ rich.text.Text, never as a markup string: `[/]` or `[draft]` in a name is printe
 from rich.table import Table
 from rich.text import Text
 
+from dlrun.output.lessons import gap_lines, lesson_sentence
 from dlrun.output.sweeps import near_best
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INCONCLUSIVE, INTERRUPTED, NOT_REPRODUCED, OK, REPRODUCED
 
@@ -84,10 +85,29 @@ def results_table(record: dict) -> Table:
             fmt_number(r.get(headline), r.get(f"{headline}_std") if seeds > 1 else None),
             *(fmt_number(r.get(key)) for key in others),
             *(_timing(r) if trained else ()),
-            status_text(r["status"]) + (" · reused" if r.get("reused_from") else ""),
+            _status_cell(r),
             *mark,
         )
     return table
+
+
+def _status_cell(result: dict) -> Text:
+    marks = [" · reused"] * bool(result.get("reused_from")) + [" · still improving"] * bool(
+        result.get("still_improving")
+    )
+    return Text.assemble(status_text(result["status"]), *marks)
+
+
+def record_tables(record: dict) -> list:
+    """What a run prints: its results, the lesson in one sentence, the claims' verdicts,
+    and why a number differs from the slide's."""
+    parts: list = [results_table(record)]
+    if sentence := lesson_sentence(record):
+        parts.append(Text(sentence, style="bold"))
+    if (claims := claims_table(record)) is not None:
+        parts.append(claims)
+    parts += [Text(f"why: {line}") for line in gap_lines(record)]
+    return parts
 
 
 def _timing(result: dict) -> tuple[str, str, str]:

@@ -4,6 +4,7 @@ as scalars and the resolved config as text. Written with tensorboardX once a var
 has finished; the record stays the source of truth."""
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -36,9 +37,15 @@ def write_events(run_dir: Path, index: int, exp: Experiment, result: VariantResu
 
 
 def _write_seed(writer, result: VariantResult, k: int) -> None:
+    """Finite numbers only: a diverged seed's NaN has no point to draw."""
     for epoch, metrics in enumerate(result.history, 1):
         for name, values in metrics.items():
-            if isinstance(values, list) and k < len(values) and isinstance(values[k], (int, float)):
+            if isinstance(values, list) and k < len(values) and _finite(values[k]):
                 writer.add_scalar(name, values[k], epoch)
     for name, values in result.final.items():
-        writer.add_scalar(f"final/{name}", values[k], result.epochs)
+        if _finite(values[k]):
+            writer.add_scalar(f"final/{name}", values[k], result.epochs)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

@@ -8,11 +8,12 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dlrun.core.config import describe
+from dlrun.core.config import Experiment, describe
 from dlrun.core.task import DataInfo
 from dlrun.core.trainer import VariantResult
 from dlrun.errors import DlrunError
 from dlrun.files import finite_or_none
+from dlrun.output.lessons import still_improving
 from dlrun.record_format import INTERRUPTED, STANDARD_METRICS
 from dlrun.run.claims import verdict
 from dlrun.run.request import RunRequest
@@ -80,7 +81,7 @@ def run_lock(run_dir: Path | None):
             path.unlink(missing_ok=True)
 
 
-def result_summary(result: VariantResult, headline: str) -> dict:
+def result_summary(result: VariantResult, exp: Experiment, headline: str) -> dict:
     """Mean over seeds of every final metric (a family adds its own, e.g. test_f1), the
     standard keys scripts rely on (null where a family has no accuracy), and the spread
     of the headline metric."""
@@ -99,6 +100,8 @@ def result_summary(result: VariantResult, headline: str) -> dict:
         "pictures": result.pictures,
         "model": result.model,
         "reused_from": result.reused_from,
+        "still_improving": still_improving(result.history, headline),
+        "gap_reason": exp.gap_reason or None,
     }
     return finite_or_none(summary)
 
@@ -139,7 +142,10 @@ def build_record(
                 "sha256": info.sha256,
                 "notice": info.notice,
             },
-            "results": [result_summary(results[e.name], headline) for e in request.experiments if e.name in results],
+            "results": [
+                result_summary(results[e.name], e, headline) for e in request.experiments if e.name in results
+            ],
+            "lesson": request.group.lesson if request.group else None,
             "columns": table_columns(request.experiments),
             "claims": verdicts,
             "run_dir": str(run_dir) if run_dir else None,
