@@ -10,12 +10,12 @@ import numpy as np
 
 from dlrun.core.config import Claim
 from dlrun.core.trainer import VariantResult
-from dlrun.record_format import DIVERGED, INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED
+from dlrun.record_format import INCONCLUSIVE, NOT_REPRODUCED, OK, REPRODUCED
 
 
 def paired_differences(claim: Claim, results: dict[str, VariantResult]) -> np.ndarray | None:
     """metric(better) - metric(worse) for each seed both ran (metric(better) alone when the
-    claim has no `worse`); None if a variant is missing, diverged or lacks the metric."""
+    claim has no `worse`); None if a variant is missing, diverged, interrupted or lacks the metric."""
     a = _metric(results.get(claim.better), claim.metric)
     if a is None or claim.worse is None:
         return a
@@ -27,7 +27,7 @@ def paired_differences(claim: Claim, results: dict[str, VariantResult]) -> np.nd
 
 
 def _metric(result: VariantResult | None, metric: str) -> np.ndarray | None:
-    if result is None or result.status == DIVERGED or not result.final.get(metric):
+    if result is None or result.status != OK or not result.final.get(metric):
         return None
     return np.asarray(result.final[metric], dtype=float)
 
@@ -37,7 +37,7 @@ def verdict(claim: Claim, results: dict[str, VariantResult]) -> tuple[str, str]:
     the claim must hold beyond two standard errors of the mean paired difference."""
     diffs = paired_differences(claim, results)
     if diffs is None:
-        return INCONCLUSIVE, "a variant is missing or diverged"
+        return INCONCLUSIVE, "a variant is missing, diverged or interrupted"
     mean = float(diffs.mean())
     if len(diffs) == 1:
         return (REPRODUCED if mean > claim.margin else NOT_REPRODUCED), f"{_measured(claim)} {mean:+.3f} (1 seed)"

@@ -33,7 +33,8 @@ def finished_elsewhere(out: Path, experiments: tuple[Experiment, ...], seeds: tu
                 continue
             configs = record.get("configs") or {}
             for name, result in finished_results(record).items():
-                if name in wanted and configs.get(name) == wanted[name] and tuple(result.seeds) == seeds:
+                original = result.reused_from is None  # a reused result is found in the run that trained it
+                if original and name in wanted and configs.get(name) == wanted[name] and tuple(result.seeds) == seeds:
                     found[name] = (result, run_dir)
         except (DlrunError, KeyError, TypeError, IndexError):
             continue  # a record that cannot be reused is simply not reused
