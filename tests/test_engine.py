@@ -442,3 +442,24 @@ def test_early_stopping_split_counts_against_the_batch_size(tiny):
 def test_empty_training_subset_is_a_config_error(tiny, images):
     with pytest.raises(ConfigError, match="train size must be at least 1"):
         train_one(tiny(train_size=0), images, [0])
+
+
+def test_the_runner_trains_variants_batched_in_one_program_to_the_same_numbers(tmp_path, monkeypatch):
+    """DLRUN_BATCH_VARIANTS=1 (the GPU default) trains variants that share a structure as
+    replicas of one program; on CPU it must give what the per-variant path gives."""
+    from dlrun.run import runner
+    from dlrun.run.request import Overrides, build_request
+
+    names = "mnist-relu-3layer,mnist-relu-3layer-momentum"  # momentum is a traced number: one structure
+    records = {}
+    for setting in ("0", "1"):
+        monkeypatch.setenv("DLRUN_BATCH_VARIANTS", setting)
+        overrides = Overrides(epochs=2, train_size=300)
+        request = build_request("compare", names, overrides, (0, 1), None, tmp_path / setting)
+        records[setting] = runner.run(request)
+    alone, batched = ({r["variant"]: r for r in records[s]["results"]} for s in ("0", "1"))
+    for name, result in alone.items():
+        for key in ("test_accuracy", "train_loss", "test_loss", "weight_norm"):
+            assert batched[name][key] == pytest.approx(result[key], abs=1e-5), (name, key)
+    assert alone["mnist-relu-3layer"]["train_loss"] != alone["mnist-relu-3layer-momentum"]["train_loss"]
+    assert records["1"]["structures_compiled"] == records["0"]["structures_compiled"] == 1
