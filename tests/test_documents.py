@@ -1,6 +1,7 @@
 """Document classification (the Reuters ladder): the SGML parsing and Keras's construction
 on hand-checkable wires, the bag of words, clear errors for bad files, learning on a
-generated tarball, and, when the real distribution is in the shared folder, Keras's numbers."""
+generated tarball, the topic picture and its counts, and, when the real distribution is in
+the shared folder, Keras's numbers."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from dlrun.cli import app
@@ -22,6 +24,7 @@ from dlrun.core.config import resolved
 from dlrun.data import reuters
 from dlrun.data.reuters import Wires, bag_of_words, build_wires, keras_split, keras_words, parse_sgml
 from dlrun.errors import DataError
+from dlrun.families.documents.pictures import topic_table
 from dlrun.families.documents.task import DOCUMENT_CLASSIFICATION
 from helpers import train_one
 
@@ -297,13 +300,15 @@ def test_task_trains_on_the_first_90_percent_and_tests_on_the_test_wires(generat
     data, info = exp.task.load(exp, generated_dir)
     assert (info.available_train, info.test_size) == (288, 80)  # int(320 * 0.9), 400 - 320
     placed = exp.task.place(exp, data)
-    x, y = placed.train
-    assert x.dtype == np.uint8 and x.shape == (288, 1000) and placed.val[0].shape == (0, 1000)
+    x, y = placed.train.bags, placed.train.labels
+    assert x.dtype == np.uint8 and x.shape == (288, 1000) and placed.val.bags.shape == (0, 1000)
     np.testing.assert_array_equal(x, bag_of_words(data.train.subset(0, 288), 1000))
     np.testing.assert_array_equal(y, data.train.labels[:288])
-    np.testing.assert_array_equal(placed.eval[0], bag_of_words(data.test, 1000).astype(np.float32))
+    np.testing.assert_array_equal(placed.eval.bags, bag_of_words(data.test, 1000).astype(np.float32))
+    assert sorted(data.topics) == ["acq", "crude", "earn", "grain"]  # the rare topic is dropped
+    assert [placed.eval.topics.of(t) for t in range(5)] == [*data.topics, "topic 4"]  # the pictures' names
     capped = exp.task.place(replace(exp, train_size=100), data)
-    np.testing.assert_array_equal(capped.train[1], data.train.labels[:100])  # the first 100, in order
+    np.testing.assert_array_equal(capped.train.labels, data.train.labels[:100])  # the first 100, in order
     assert exp.task.train_rows(replace(exp, train_size=100), data) == 100
 
 
@@ -317,15 +322,33 @@ def test_relu_ce_adam_learns_beyond_the_majority_rate(generated_dir):
     assert result.final["test_majority_share"][0] < 0.7
 
 
-def test_cli_train_on_generated_tarball(generated_dir, tmp_path):
+def test_topic_table_against_hand_counts():
+    labels = np.array([0, 0, 0, 2, 2, 1, 3, 3, 3, 3, 5])  # 3 is the most common, then 0, then 2
+    predicted = np.array([0, 3, 0, 2, 3, 3, 3, 3, 3, 1, 5])
+    table = topic_table(labels, predicted, shown=2)
+    assert table.topics == [3, 0]
+    # rows: true 3, 0, other (2, 2, 1, 5); columns: predicted 3, 0, other
+    np.testing.assert_array_equal(table.counts, [[3, 0, 1], [1, 2, 0], [2, 0, 2]])
+    np.testing.assert_allclose(table.true_share, [4 / 11, 3 / 11, 4 / 11])
+    np.testing.assert_allclose(table.predicted_share, [6 / 11, 2 / 11, 3 / 11])
+    assert topic_table(labels, predicted, shown=10).topics == [3, 0, 2, 1, 5]  # ties: the lower id first
+
+
+def test_cli_train_on_generated_tarball_leaves_a_picture_the_report_shows(generated_dir, tmp_path):
     args = ["train", "reuters-sigmoid-mse", "--epochs", "1", "--data-dir", str(generated_dir), "--json"]
-    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert record["data"]["train_size"] == 288 and record["data"]["test_size"] == 80
     assert record["columns"][-1] == ["test_majority_share", "majority share"]
     [row] = record["results"]
     assert row["status"] == "ok" and row["reference"] == 0.36
+    [picture] = map(Path, row["pictures"])
+    assert picture.name == "reuters-sigmoid-mse-topics.png" and picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(np.unique(imread(picture)[..., :3].reshape(-1, 3), axis=0)) > 50  # drawn, not blank
+    report = CliRunner().invoke(app, ["report", str(picture.parent), "--out", str(tmp_path / "report")])
+    assert report.exit_code == 0, report.output
+    assert f"({picture.parent.name}/{picture.name})" in (tmp_path / "report" / "report.md").read_text()
 
 
 def test_cli_without_data_is_one_line(tmp_path):

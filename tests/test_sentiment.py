@@ -1,6 +1,7 @@
 """Sentiment (Lecture III, many to one): reading the polarity files, the fixed stratified
-split, the data chain, padding-proof models (the LSTM's last real state, the order-blind
-bag of words), learning on the generated corpus, and the CLI. Runs on the generated corpus;
+split and the ten cross-validation folds (the task's `fold` setting), the data chain,
+padding-proof models (the LSTM's last real state, the order-blind bag of words), learning
+on the generated corpus, the pictures, and the CLI. Runs on the generated corpus;
 the real files are used only by the one test that needs them (skipped when absent)."""
 
 import io
@@ -14,18 +15,23 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from matplotlib.image import imread
 from typer.testing import CliRunner
 
 from dlrun.cli import app
 from dlrun.core import registry
+from dlrun.core.compiler import Compiler
 from dlrun.core.config import resolved
+from dlrun.core.settings import with_settings
+from dlrun.core.trainer import train_cohort
 from dlrun.data import polarity
 from dlrun.data.polarity import NEGATIVE, POSITIVE, Lexicon, Review, Reviews, parse_polarity, stratified_split
-from dlrun.errors import DataError
+from dlrun.errors import ConfigError, DataError
 from dlrun.families.sentiment import task as sentiment_task
 from dlrun.families.sentiment.config import PROBE, BagOfWordsConfig, Cell, ReaderConfig, WordCNNConfig
+from dlrun.families.sentiment.config import SENTIMENT as SENTIMENT_REF
+from dlrun.families.sentiment.pictures import accuracy_by_length
 from dlrun.families.sentiment.task import SENTIMENT
-from helpers import train_one
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / polarity.FOLDER
 
@@ -114,6 +120,57 @@ def test_stratified_split_sizes_balance_and_fixed():
     assert 0.4 < np.mean([r.label for r in train[:200]]) < 0.6  # the training order mixes the classes
     small_train, small_test = stratified_split(pos[:25], neg[:15])  # rounded per class
     assert sum(r.label for r in small_test) == 2 and len(small_test) == 4 and len(small_train) == 36
+
+
+def fixed_split_by_hand(positive: list[Review], negative: list[Review]) -> tuple[list[Review], list[Review]]:
+    """The fixed split as it was before folds existed: round(10%) of each class's permutation
+    (seeded [0, label]) tests, in file order; the rest train, shuffled with seed [0, 2]."""
+    train, test = [], []
+    for label, reviews in ((POSITIVE, positive), (NEGATIVE, negative)):
+        order = np.random.default_rng([0, label]).permutation(len(reviews))
+        n_test = round(len(reviews) * 0.1)
+        test += [reviews[i] for i in sorted(order[:n_test])]
+        train += [reviews[i] for i in sorted(order[n_test:])]
+    return [train[i] for i in np.random.default_rng([0, 2]).permutation(len(train))], test
+
+
+@pytest.mark.parametrize("sizes", [(5_331, 5_331), (25, 15)])
+def test_ten_folds_are_disjoint_cover_every_sentence_and_are_stratified(sizes):
+    pos = [Review((f"p{i}",), POSITIVE) for i in range(sizes[0])]
+    neg = [Review((f"n{i}",), NEGATIVE) for i in range(sizes[1])]
+    corpus = polarity.PolarityCorpus(tuple(pos), tuple(neg), "hand-made", "", None)
+    folds = [corpus.split(k) for k in range(polarity.FOLDS)]
+    held_out = [set(test) for _, test in folds]
+    assert sum(map(len, held_out)) == len(set().union(*held_out)) == sum(sizes)  # disjoint, and cover everything
+    for (train, test), tested in zip(folds, held_out):
+        assert set(train).isdisjoint(tested) and len(train) + len(test) == sum(sizes)
+        for label, n in ((POSITIVE, sizes[0]), (NEGATIVE, sizes[1])):  # each class split like the whole
+            assert sum(r.label == label for r in test) in (n // 10, n // 10 + 1)
+    # Positives per fold, cut at round(n * k / 10) (half to even): 5,331 -> 533.1 k; 25 -> 2.5 k.
+    assert [sum(r.label for r in test) for _, test in folds] == (
+        [533, 533, 533, 533, 534, 533, 533, 533, 533, 533] if sizes[0] == 5_331 else [2, 3, 3, 2, 2, 3, 3, 2, 2, 3]
+    )
+    assert corpus.split(None) == corpus.split(0) == fixed_split_by_hand(pos, neg) == (corpus.train, corpus.test)
+    with pytest.raises(ConfigError, match=r"fold must be one of 0\.\.9"):
+        corpus.split(10)
+
+
+def test_fold_is_a_task_setting(monkeypatch):
+    """`--set task.fold=K` reaches the task through its Ref; the test split is fold K."""
+    assert SENTIMENT_REF.kwargs == (("fold", None),)
+    exp = registry.get_experiment("polarity-bow")
+    on_fold_3 = resolved(with_settings(exp, (("task.fold", "3"),)))
+    assert on_fold_3.task == sentiment_task.Sentiment(fold=3) and on_fold_3.name == "polarity-bow[task.fold=3]"
+    corpus, info = on_fold_3.task.load(on_fold_3, None)
+    train, test = corpus.split(3)
+    assert (info.test_size, info.available_train) == (len(test), len(train)) == (1_066, 9_596)
+    placed = on_fold_3.task.place(replace(on_fold_3, train_size=500), corpus)
+    expected = polarity.encode(test, placed.train.lexicon)
+    np.testing.assert_array_equal(placed.eval.tokens, expected.tokens)
+    assert test != corpus.test  # fold 3, not the fixed split (fold 0)
+    for bad in (10, -1, "3"):
+        with pytest.raises(ConfigError, match="fold must be one of 0..9"):
+            sentiment_task.Sentiment(fold=bad)
 
 
 # --------------------------------------------------------------------------- where data comes from
@@ -281,19 +338,57 @@ def test_probe_set_comes_in_opposite_pairs():
 # --------------------------------------------------------------------------- the lesson
 
 
-def test_learning_on_the_generated_corpus_and_order_matters():
+def test_learning_on_the_generated_corpus_and_order_matters(tmp_path):
     """A short run on part of the generated corpus: the LSTM reads "A but B" right, the
-    bag of words cannot, and only the LSTM gets most of the negation probes."""
+    bag of words cannot, and only the LSTM gets most of the negation probes. The pictures'
+    probabilities give the same answers as the metrics."""
     corpus, _ = SENTIMENT.load(None, None)
     scores = {}
     for name in ("polarity-bow", "polarity-lstm"):
         exp = replace(get_experiment(name), train_size=3_000, epochs=4)
         exp = replace(exp, optimizer=replace(exp.optimizer, learning_rate=0.003))  # traced: same program
-        final = train_one(exp, corpus, [0]).final
+        [result], [[model]] = train_cohort(Compiler(), [exp], corpus, [0])
+        final = result.final
         scores[name] = final["test_accuracy"][0], final["probe_accuracy"][0]
+        data = exp.task.place(exp, corpus)
+        probe = polarity.encode(sentiment_task.probe_reviews(), data.train.lexicon)
+        on_probes = np.asarray(sentiment_task.positive_probability(model, probe))
+        assert np.mean((on_probes > 0.5) == (probe.labels == POSITIVE)) == pytest.approx(final["probe_accuracy"][0])
+        on_test = np.asarray(sentiment_task.positive_probability(model, data.eval))
+        assert np.mean((on_test > 0.5) == (data.eval.labels == POSITIVE)) == pytest.approx(final["test_accuracy"][0])
+        paths = exp.task.pictures(exp, model, data, tmp_path)
+        assert [p.name for p in paths] == [f"{name}-probes.png", f"{name}-by-length.png"]
+        assert all(len(np.unique(imread(p)[..., :3].reshape(-1, 3), axis=0)) > 50 for p in paths)  # drawn
     assert 0.55 < scores["polarity-bow"][0] < 0.75, scores  # learns the single clauses, not the contrasts
     assert scores["polarity-lstm"][0] > 0.95, scores
     assert scores["polarity-lstm"][1] > scores["polarity-bow"][1] + 0.2, scores
+
+
+def test_accuracy_by_length_against_hand_counts():
+    lengths = np.arange(1, 11)
+    correct = np.array([1, 0, 1, 1, 0, 0, 1, 1, 1, 0], bool)
+    # quintiles of 1..10: 1, 2.8, 4.6, 6.4, 8.2, 10 -> cuts at 1, 3, 5, 6, 8, 10 (the last bin closed)
+    assert accuracy_by_length(lengths, correct) == [
+        (1, 2, 2, 0.5),
+        (3, 4, 2, 1.0),
+        (5, 5, 1, 0.0),
+        (6, 7, 2, 0.5),
+        (8, 10, 3, pytest.approx(2 / 3)),
+    ]
+    assert accuracy_by_length(np.full(4, 7), np.array([1, 1, 0, 1], bool)) == [(7, 7, 4, 0.75)]
+
+
+def test_cli_train_leaves_pictures_the_report_shows(tmp_path):
+    args = ["train", "polarity-bow", "--epochs", "1", "--train-size", "300", "--json", "--out", str(tmp_path / "runs")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    [row] = json.loads(result.stdout)["results"]
+    pictures = [Path(p) for p in row["pictures"]]
+    assert [p.name for p in pictures] == ["polarity-bow-probes.png", "polarity-bow-by-length.png"]
+    report = CliRunner().invoke(app, ["report", str(pictures[0].parent), "--out", str(tmp_path / "report")])
+    assert report.exit_code == 0, report.output
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert all(f"({p.parent.name}/{p.name})" in text for p in pictures)
 
 
 @pytest.mark.slow  # the whole group through the CLI; learning itself is checked above in seconds

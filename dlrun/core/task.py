@@ -127,6 +127,11 @@ class Task:
         """PNGs a run leaves beside its record (filters, samples...); none by default."""
         return []
 
+    def attacked_accuracy(self, exp, model, split, epsilon: float) -> float:
+        """Accuracy on the split's examples attacked with FGSM at `epsilon` against `model`
+        (`dlrun evaluate --fgsm`); image classifiers only."""
+        raise ConfigError(f"--fgsm applies to the image classifiers, not to {exp.name}")
+
     def predict(self, exp, models: list, load: Callable[[], Any], query: Query) -> Prediction:
         """The trained models' (one per seed) answer to `query`; `load()` gives the data the
         task was trained on, for a test example or a vocabulary. Families whose models

@@ -18,8 +18,11 @@ Where the data comes from, first match wins:
    order (negation, and "X but Y" where Y decides), with a notice.
 
 The test split is a fixed, stratified 10% (seed `SPLIT_SEED`, whatever the run seed): 533
-sentences of each class on the real data, so 9,596 train and 1,066 test. Published
-results use 10-fold cross-validation instead; dlrun trains on one fold.
+sentences of each class on the real data, so 9,596 train and 1,066 test. Published results
+use 10-fold cross-validation: `PolarityCorpus.split(fold)` holds out fold `fold` of `FOLDS`,
+cut from the same fixed permutation of each class, so the ten folds are disjoint, together
+hold every sentence, and fold 0 is the fixed test split (533 or 534 sentences of each class
+per fold on the real data).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import numpy as np
 
 from dlrun.data import named_data_dir
 from dlrun.data.text import build_vocab
-from dlrun.errors import DataError
+from dlrun.errors import ConfigError, DataError
 from dlrun.files import read_bounded
 
 POS_FILE, NEG_FILE = "rt-polarity.pos", "rt-polarity.neg"
@@ -46,9 +49,9 @@ FOLDER, ARCHIVE = "rt-polaritydata", "rt-polaritydata.tar.gz"
 POLARITY_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data",)
 NEGATIVE, POSITIVE = 0, 1  # label ids
 SPLIT_SEED = 0  # the test split is the same for every run, seed and variant
-TEST_FRACTION = 0.1
+FOLDS = 10  # cross-validation folds (Kim 2014 and the papers it compares with use 10)
 PER_CLASS = 5_331  # sentences of each class in v1.0 (and in the generated corpus)
-TEST_PER_CLASS = round(PER_CLASS * TEST_FRACTION)  # 533
+TEST_PER_CLASS = round(PER_CLASS / FOLDS)  # 533: the fixed test split is fold 0 (`fold_bounds`)
 TRAIN_SENTENCES = 2 * (PER_CLASS - TEST_PER_CLASS)  # 9,596
 # Bounds on what a file may hold, so that no file can make dlrun allocate without bound
 # (padding makes every sentence as long as the longest): the real files are 0.6 MB each,
@@ -57,7 +60,7 @@ MAX_FILE_MB = 20  # one file (or the archive), in MB (10**6 bytes)
 MAX_LINE_CHARS = 10_000
 MAX_WORDS = 200
 MAX_PADDED_SLOTS = 20_000_000  # sentences x longest sentence
-MIN_PER_CLASS = 10  # so that the 10% test split holds each class
+MIN_PER_CLASS = 10  # so that every fold of ten holds each class
 MAX_ARCHIVE_MEMBERS = 1_000
 UNK_ID = 1  # <pad> is 0, <unk> 1 in every vocabulary (dlrun.data.text)
 
@@ -67,12 +70,32 @@ class Review(NamedTuple):
     label: int  # NEGATIVE or POSITIVE
 
 
-class PolarityCorpus(NamedTuple):
-    train: list[Review]
-    test: list[Review]
+@dataclass(frozen=True)
+class PolarityCorpus:
+    """Each class's sentences in file order, and where they came from; the split into
+    train and test is made from them (`split`)."""
+
+    positive: tuple[Review, ...]
+    negative: tuple[Review, ...]
     source: str
     sha256: str
     notice: str | None
+
+    def split(self, fold: int | None = None) -> tuple[list[Review], list[Review]]:
+        """(train, test) holding out fold `fold` of FOLDS; None: the fixed test split (fold 0)."""
+        return stratified_split(list(self.positive), list(self.negative), fold or 0)
+
+    @functools.cached_property  # the fixed split, made once (not a field: equality ignores it)
+    def fixed_split(self) -> tuple[list[Review], list[Review]]:
+        return self.split()
+
+    @property
+    def train(self) -> list[Review]:
+        return self.fixed_split[0]
+
+    @property
+    def test(self) -> list[Review]:
+        return self.fixed_split[1]
 
 
 @dataclass(frozen=True)
@@ -227,20 +250,31 @@ def read_polarity(found: tuple[Path, Path] | Path) -> PolarityCorpus:
         )
     digest = hashlib.sha256(pos_raw)
     digest.update(neg_raw)
-    train, test = stratified_split(positive, negative)
-    return PolarityCorpus(train, test, source, digest.hexdigest(), None)
+    return PolarityCorpus(tuple(positive), tuple(negative), source, digest.hexdigest(), None)
 
 
-def stratified_split(positive: list[Review], negative: list[Review]) -> tuple[list[Review], list[Review]]:
-    """(train, test): a fixed TEST_FRACTION of each class (rounded) goes to the test split,
-    drawn with SPLIT_SEED; the training split is then shuffled (fixed too), so any prefix
-    of it holds both classes."""
+def fold_bounds(n: int) -> list[int]:
+    """Where a class of n sentences, in its fixed order, is cut into FOLDS folds: fold k is
+    positions bounds[k]:bounds[k + 1], with bounds[k] = round(n * k / FOLDS)."""
+    return [round(n * k / FOLDS) for k in range(FOLDS)] + [n]
+
+
+def stratified_split(
+    positive: list[Review], negative: list[Review], fold: int = 0
+) -> tuple[list[Review], list[Review]]:
+    """(train, test): fold `fold` of each class's fixed permutation (drawn with SPLIT_SEED,
+    whatever the run seed) is the test split, in file order; the other folds train, shuffled
+    (fixed too), so any prefix of the training split holds both classes."""
+    if not 0 <= fold < FOLDS:
+        raise ConfigError(f"fold must be one of 0..{FOLDS - 1} (or None: the fixed test split), got {fold}")
     train, test = [], []
     for label, reviews in ((POSITIVE, positive), (NEGATIVE, negative)):
         order = np.random.default_rng([SPLIT_SEED, label]).permutation(len(reviews))
-        n_test = round(len(reviews) * TEST_FRACTION)
-        test += [reviews[i] for i in sorted(order[:n_test])]
-        train += [reviews[i] for i in sorted(order[n_test:])]
+        bounds = fold_bounds(len(reviews))
+        held_out = order[bounds[fold] : bounds[fold + 1]]
+        kept = np.concatenate([order[: bounds[fold]], order[bounds[fold + 1] :]])
+        test += [reviews[i] for i in sorted(held_out)]
+        train += [reviews[i] for i in sorted(kept)]
     shuffle = np.random.default_rng([SPLIT_SEED, 2]).permutation(len(train))
     return [train[i] for i in shuffle], test
 
@@ -281,14 +315,13 @@ def generated_polarity(seed: int = GENERATED_SEED, per_class: int = PER_CLASS) -
     positive = [Review(_sentence(rng, POSITIVE), POSITIVE) for _ in range(per_class)]
     negative = [Review(_sentence(rng, NEGATIVE), NEGATIVE) for _ in range(per_class)]
     text = "\n".join(f"{r.label} {' '.join(r.words)}" for r in positive + negative)
-    train, test = stratified_split(positive, negative)
     notice = (
         "no sentence polarity files found (see --data-dir): using a generated corpus of review "
         "sentences whose label depends on word order (negation, 'but')"
     )
     return PolarityCorpus(
-        train,
-        test,
+        tuple(positive),
+        tuple(negative),
         f"generated review corpus (seed {seed}, offline fallback)",
         hashlib.sha256(text.encode()).hexdigest(),
         notice,

@@ -19,7 +19,6 @@ from dlrun.core.engine import make_evaluate, make_weights_init, model_graphdef
 from dlrun.core.task import Prediction, Query
 from dlrun.data.images import DatasetName
 from dlrun.errors import ConfigError, DlrunError
-from dlrun.families.mlp.task import Classification
 from dlrun.files import finite_or_none
 from dlrun.output.records import RECORD_NAME, load_record
 from dlrun.record_format import OK
@@ -132,13 +131,8 @@ def _measured(trained: Trained, data) -> dict[str, list[float]]:
 
 def _attacked(trained: Trained, split, epsilon: float) -> list[float]:
     """Test accuracy of each seed's model on FGSM images made against that model."""
-    from dlrun.families.vision.task import attacked_accuracy
-
     exp = trained.experiment
-    if not isinstance(exp.task, Classification) or exp.dataset is None or not 0 <= epsilon <= 1:
-        raise ConfigError("--fgsm takes an epsilon in [0, 1] and applies to the image classifiers")
-    x, y = split
-    return [attacked_accuracy(m, exp.loss, np.asarray(x), np.asarray(y), epsilon) for m in models_of(trained)]
+    return [exp.task.attacked_accuracy(exp, m, split, epsilon) for m in models_of(trained)]
 
 
 def predict(trained: Trained, query: Query, data_dir: Path | None) -> Prediction:

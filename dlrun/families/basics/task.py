@@ -47,6 +47,7 @@ class XorTask(Classification):
 
     name = "xor"
     predict = Task.predict  # four fixed points, no image to classify
+    attacked_accuracy = Task.attacked_accuracy
     columns = (("train_accuracy", "train acc"), ("train_loss", "train loss"), ("weight_norm", "weight norm"))
 
     def load(self, exp, data_dir):

@@ -5,8 +5,11 @@ The training wires are the first 90% of Keras's 8,982 (`fit(validation_split=0.1
 the last 10%, which never train); the split reported as test is Keras's 2,246 test wires.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -14,8 +17,33 @@ from dlrun.core.losses import accuracy
 from dlrun.core.task import DataInfo, Task, TaskData
 from dlrun.data.reuters import ReutersData, bag_of_words, load_reuters
 from dlrun.errors import DataError
+from dlrun.families.documents import pictures
 from dlrun.families.documents.config import MAX_WORDS, VALIDATION_SPLIT
 from dlrun.record_format import DEFAULT_COLUMNS
+
+SHOWN_TOPICS = 8  # the pictures show the most common test topics; the rest are pooled
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    """Topic id -> name, for the pictures (empty when the data names none: a Keras npz of
+    another size). A static pytree node: it rides along with the arrays through jit."""
+
+    names: tuple[str, ...]
+
+    def of(self, topic: int) -> str:
+        return self.names[topic] if topic < len(self.names) else f"topic {topic}"
+
+
+jax.tree_util.register_static(TopicNames)
+
+
+class Bags(NamedTuple):
+    """A split of the task: each wire's bag of words and topic."""
+
+    bags: np.ndarray  # [N, MAX_WORDS] 0/1, uint8 (training rows) or float32 (the test split)
+    labels: np.ndarray  # [N] int32 topic ids
+    topics: TopicNames
 
 
 def trained_wires(n_train: int) -> int:
@@ -53,28 +81,48 @@ class DocumentClassification(Task):
         n = self.train_rows(exp, data)
         val = slice(n_fit, len(y)) if exp.early_stopping else slice(0, 0)
         x_test = bag_of_words(data.test, MAX_WORDS).astype(np.float32)
-        return TaskData(train=(x[:n], y[:n]), eval=(x_test, data.test.labels), val=(x[val], y[val]))
+        topics = TopicNames(tuple(data.topics))
+        return TaskData(
+            train=Bags(x[:n], y[:n], topics),
+            eval=Bags(x_test, data.test.labels, topics),
+            val=Bags(x[val], y[val], topics),
+        )
 
-    def batch(self, train, idx, shard):
-        x, y = train
-        return shard(x[idx].astype(jnp.float32)), shard(y[idx])  # [B, MAX_WORDS], [B]
+    def batch(self, train: Bags, idx, shard):
+        return shard(train.bags[idx].astype(jnp.float32)), shard(train.labels[idx])  # [B, MAX_WORDS], [B]
 
     def loss(self, exp, model, batch, hyper, key):
         x, y = batch
         logits = model(x, hyper.dropout, key, train=True)  # [B, topics]
         return exp.loss(logits, y), {"accuracy": accuracy(logits, y)}
 
-    def evaluate(self, exp, model, split):
-        x, y = split
-        logits = model(x.astype(jnp.float32))  # [M, topics]; the train split is uint8
-        return {"loss": exp.loss(logits, y), "accuracy": accuracy(logits, y)}
+    def evaluate(self, exp, model, split: Bags):
+        logits = model(split.bags.astype(jnp.float32))  # [M, topics]; the train split is uint8
+        return {"loss": exp.loss(logits, split.labels), "accuracy": accuracy(logits, split.labels)}
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:
         """Share of test wires predicted as the most common training topic."""
-        x_test, _ = data.eval
-        majority = int(np.bincount(np.asarray(data.train[1])).argmax())
-        predicted = np.asarray(jnp.argmax(model(jnp.asarray(x_test)), axis=-1))
-        return {"test_majority_share": float(np.mean(predicted == majority))}
+        predicted = predicted_topics(model, data.eval)
+        return {"test_majority_share": float(np.mean(predicted == majority_topic(data.train)))}
+
+    def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
+        """The test wires' true topics against the predicted ones, for the most common topics."""
+        labels, predicted = np.asarray(data.eval.labels), predicted_topics(model, data.eval)
+        table = pictures.topic_table(labels, predicted, SHOWN_TOPICS)
+        names = [data.eval.topics.of(t) for t in table.topics]
+        majority = data.eval.topics.of(majority_topic(data.train))
+        path = Path(out_dir) / f"{exp.name}-topics.png"
+        return [pictures.save_topics(table, names, majority, float(np.mean(labels == predicted)), path, exp.name)]
+
+
+def majority_topic(train: Bags) -> int:
+    """The most common topic of the training wires (earn on Keras's Reuters)."""
+    return int(np.bincount(np.asarray(train.labels)).argmax())
+
+
+def predicted_topics(model, split: Bags) -> np.ndarray:
+    """The model's topic for every wire of a split [N], in inference mode."""
+    return np.asarray(jnp.argmax(model(jnp.asarray(split.bags, jnp.float32)), axis=-1))
 
 
 DOCUMENT_CLASSIFICATION = DocumentClassification()

@@ -88,6 +88,7 @@ class ImageModelling(Classification):
     # a mean over classes). 10,000 nats (13 per pixel) means exploded logits.
     diverged_above = 1e4
     predict = Task.predict  # no class to name: `dlrun evaluate` measures these models
+    attacked_accuracy = Task.attacked_accuracy
 
     def train_rows(self, exp, images) -> int:  # the runner's early check of the settings
         if exp.early_stopping or exp.dropout or exp.test_noise:

@@ -52,6 +52,14 @@ class Classification(Task):
         logits = model(unit_pixels(x))  # [M, classes]; the train split is uint8
         return {"loss": exp.loss(logits, y), "accuracy": accuracy(logits, y)}
 
+    def attacked_accuracy(self, exp, model, split, epsilon: float) -> float:
+        from dlrun.families.vision.task import attacked_accuracy  # the attack lives with its lesson
+
+        if not 0 <= epsilon <= 1:
+            raise ConfigError(f"--fgsm takes an epsilon in [0, 1] (pixel units), got {epsilon}")
+        x, y = split
+        return attacked_accuracy(model, exp.loss, np.asarray(unit_pixels(x)), np.asarray(y), epsilon)
+
     def predict(self, exp, models, load, query: Query) -> Prediction:
         """The top 3 classes of an image file (any size, made 28 x 28 grey) or of test
         image `query.index`, with their probability averaged over the seeds' models."""

@@ -8,9 +8,25 @@ from dataclasses import dataclass
 from dlrun.core.config import Ref
 from dlrun.families.sequence.config import CLIPPED_ADAM, Cell
 
-__all__ = ["CLIPPED_ADAM", "Cell", "SENTIMENT", "PROBE", "BagOfWordsConfig", "ReaderConfig", "WordCNNConfig"]
+__all__ = [
+    "CLIPPED_ADAM",
+    "Cell",
+    "SENTIMENT",
+    "PROBE",
+    "BagOfWordsConfig",
+    "ReaderConfig",
+    "WordCNNConfig",
+    "sentiment_task",
+]
 
-SENTIMENT = Ref("dlrun.families.sentiment.task:SENTIMENT")
+
+def sentiment_task(fold: int | None = None) -> Ref:
+    """The sentiment task (dlrun.families.sentiment.task) holding out fold `fold` of ten of
+    the polarity data (dlrun.data.polarity.FOLDS); None: the fixed 10% test split (fold 0)."""
+    return Ref("dlrun.families.sentiment.task:Sentiment", (("fold", fold),))
+
+
+SENTIMENT = sentiment_task()
 
 # Fixed sizes: a model config is declared before any data is read, so the embedding table
 # has room for any vocabulary up to this size (sentence polarity v1.0: 9,730 ids, words

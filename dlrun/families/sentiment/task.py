@@ -7,6 +7,7 @@ encoded with the vocabulary it was trained with.
 """
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import jax
@@ -16,7 +17,19 @@ from flax import nnx
 
 from dlrun.core.losses import accuracy
 from dlrun.core.task import DataInfo, Task, TaskData, training_subset
-from dlrun.data.polarity import Lexicon, PolarityCorpus, Review, Reviews, build_lexicon, encode, load_polarity
+from dlrun.data.polarity import (
+    FOLDS,
+    POSITIVE,
+    Lexicon,
+    PolarityCorpus,
+    Review,
+    Reviews,
+    build_lexicon,
+    encode,
+    load_polarity,
+)
+from dlrun.errors import ConfigError
+from dlrun.families.sentiment import pictures
 from dlrun.families.sentiment.config import PROBE
 
 # The vocabulary rides along with the padded arrays through jit as static data.
@@ -54,9 +67,12 @@ def _predict(model, tokens, lengths):
     return jnp.argmax(model(tokens, lengths), axis=-1)  # [N]
 
 
+@dataclass(frozen=True)  # hashable by value: the task is part of the compiled program's key
 class Sentiment(Task):
-    """Word ids of one sentence -> 2 class logits (many to one)."""
+    """Word ids of one sentence -> 2 class logits (many to one), tested on fold `fold` of
+    ten of the corpus (None: the fixed 10% test split, which is fold 0)."""
 
+    fold: int | None = None
     name = "sentiment"
     columns = (
         ("test_accuracy", "test acc"),
@@ -65,21 +81,29 @@ class Sentiment(Task):
         ("probe_accuracy", "probe acc"),
     )
 
+    def __post_init__(self):
+        if self.fold is not None and not (isinstance(self.fold, int) and 0 <= self.fold < FOLDS):
+            raise ConfigError(f"fold must be one of 0..{FOLDS - 1} (or None: the fixed test split), got {self.fold!r}")
+
     def load(self, exp, data_dir: Path | None) -> tuple[PolarityCorpus, DataInfo]:
+        """The whole corpus, split by `place`: the tasks of other folds share one load (and
+        its sizes, which differ from fold to fold by at most one sentence of each class)."""
         corpus = load_polarity(data_dir)
-        return corpus, DataInfo(corpus.source, corpus.sha256, corpus.notice, len(corpus.test), len(corpus.train))
+        train, test = corpus.split(self.fold)
+        return corpus, DataInfo(corpus.source, corpus.sha256, corpus.notice, len(test), len(train))
 
     def place(self, exp, corpus: PolarityCorpus) -> TaskData:
-        """The first `exp.train_size` of a fixed shuffle of the training split; the
-        vocabulary comes from them alone."""
-        train = [corpus.train[i] for i in training_subset(len(corpus.train), exp.train_size)]
+        """The first `exp.train_size` of a fixed shuffle of the other folds; the vocabulary
+        comes from them alone; the task's fold is the test split."""
+        available, test = corpus.split(self.fold)
+        train = [available[i] for i in training_subset(len(available), exp.train_size)]
         lexicon = build_lexicon(train, exp.model.vocab_size)
         placed = encode(train, lexicon)
         empty = Reviews(placed.tokens[:0], placed.lengths[:0], placed.labels[:0], lexicon)  # no early stopping
-        return TaskData(placed, encode(corpus.test, lexicon), empty)
+        return TaskData(placed, encode(test, lexicon), empty)
 
     def train_rows(self, exp, corpus: PolarityCorpus) -> int:  # without encoding anything
-        return min(exp.train_size, len(corpus.train))
+        return min(exp.train_size, len(corpus.split(self.fold)[0]))
 
     def loss(self, exp, model, batch: Reviews, hyper, key):
         logits = model(batch.tokens, batch.lengths, hyper.dropout, key)  # [B, C]
@@ -94,6 +118,23 @@ class Sentiment(Task):
         probe = encode(probe_reviews(), data.train.lexicon)
         predicted = np.asarray(_predict(model, jnp.asarray(probe.tokens), jnp.asarray(probe.lengths)))
         return {"probe_accuracy": float(np.mean(predicted == probe.labels))}
+
+    def pictures(self, exp, model, data: TaskData, out_dir: Path) -> list[Path]:
+        """The probes' P(positive), and test accuracy by sentence length."""
+        probe = encode(probe_reviews(), data.train.lexicon)
+        on_probes = np.asarray(positive_probability(model, probe))
+        on_test = np.asarray(positive_probability(model, data.eval))
+        correct = (on_test > 0.5) == (data.eval.labels == POSITIVE)
+        return [
+            pictures.save_probes(PROBE, on_probes, Path(out_dir) / f"{exp.name}-probes.png", exp.name),
+            pictures.save_by_length(data.eval.lengths, correct, Path(out_dir) / f"{exp.name}-by-length.png", exp.name),
+        ]
+
+
+@nnx.jit
+def positive_probability(model, split: Reviews) -> jax.Array:
+    """P(positive) of every sentence of a split [N], in inference mode."""
+    return jax.nn.softmax(logits_in_chunks(model, split), axis=-1)[:, POSITIVE]
 
 
 SENTIMENT = Sentiment()
