@@ -100,7 +100,8 @@ def result_summary(result: VariantResult, exp: Experiment, headline: str) -> dic
         "pictures": result.pictures,
         "model": result.model,
         "reused_from": result.reused_from,
-        "still_improving": still_improving(result.history, headline),
+        # A variant that keeps its best validation epoch improves only while that score rises.
+        "still_improving": still_improving(result.history, "best_val_score" if exp.early_stopping else headline),
         "gap_reason": exp.gap_reason or None,
     }
     return finite_or_none(summary)
