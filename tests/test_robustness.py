@@ -47,7 +47,9 @@ def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypa
     part = runner.run(build_request("compare", "regularization", SMALL, (0, 1), None, out, checkpoint_every=1))
     assert [r["status"] for r in part["results"]] == ["ok", "interrupted"] and not part["complete"]
     monkeypatch.setattr(train_module, "_record_epoch", record_epoch)
-    resumed = runner.run(resume_request(find_resumable(out, "compare", "regularization"), "compare", "regularization", {}))
+    resumed = runner.run(
+        resume_request(find_resumable(out, "compare", "regularization"), "compare", "regularization", {})
+    )
     assert resumed["complete"] and resumed["run_dir"] == part["run_dir"]
     for a, b in zip(full["results"], resumed["results"]):
         assert (a["variant"], a["epochs"], a["status"]) == (b["variant"], b["epochs"], b["status"])

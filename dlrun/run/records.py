@@ -143,9 +143,7 @@ def build_record(
                 "sha256": info.sha256,
                 "notice": info.notice,
             },
-            "results": [
-                result_summary(results[e.name], e, headline) for e in request.experiments if e.name in results
-            ],
+            "results": [result_summary(results[e.name], e, headline) for e in request.experiments if e.name in results],
             "lesson": request.group.lesson if request.group else None,
             "columns": table_columns(request.experiments),
             "claims": verdicts,
