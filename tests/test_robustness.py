@@ -60,7 +60,7 @@ def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypa
 def test_resume_without_an_unfinished_run_is_a_clear_error(tmp_path):
     result = run_cli("train", "mnist-relu-3layer", "--resume", "--out", str(tmp_path))
     assert result.exit_code == 1
-    assert "no unfinished run of 'mnist-relu-3layer'" in result.output and "Traceback" not in result.output
+    assert "no unfinished train of 'mnist-relu-3layer'" in result.output and "Traceback" not in result.output
 
 
 def test_sigterm_keeps_finished_epochs_and_exits_143(tmp_path):
