@@ -180,7 +180,9 @@ def saved_request(record: dict, run_dir: Path) -> RunRequest:
     experiments with the recorded options and settings applied)."""
     saved = record.get("request")
     if not _resumable(saved):
-        raise DlrunError(f"{run_dir / RECORD_NAME} records no request to resume or rebuild (written by another program?)")
+        raise DlrunError(
+            f"{run_dir / RECORD_NAME} records no request to resume or rebuild (written by another program?)"
+        )
     o = saved["overrides"]
     dataset = DatasetName(o["dataset"]) if o.get("dataset") else None
     settings = tuple((key, value) for key, value in o.get("settings") or ())
