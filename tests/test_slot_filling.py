@@ -14,13 +14,14 @@ from typer.testing import CliRunner
 
 from dlrun.cli import app
 from dlrun.core import registry
-from dlrun.core.config import resolved
+from dlrun.core.config import EarlyStopping, resolved
 from dlrun.core.engine import make_optimizer
-from dlrun.core.task import TaskData
+from dlrun.core.task import TaskData, training_subset
 from dlrun.data import text
-from dlrun.data.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, parse_atis_line
-from dlrun.errors import DataError
+from dlrun.data.text import PAD, UNK, Sentence, Sentences, TagSet, build_vocab, pad, parse_atis_line
+from dlrun.errors import ConfigError, DataError
 from dlrun.families.sequence.config import Cell, FeedForwardConfig, RecurrentConfig
+from dlrun.families.sequence.models import context_windows
 from dlrun.families.sequence.task import SLOT_FILLING, entity_scores, tag_names
 from helpers import one_hyper, train_one
 
@@ -112,7 +113,8 @@ def test_real_atis_file(monkeypatch):
     assert (len(corpus.train), len(corpus.val)) == (4_478, 500) and str(REAL_ATIS) in info.source
     data = SLOT_FILLING.place(get_experiment("atis-bilstm"), corpus)
     assert len(data.eval.tagset.names) == 121 and data.train.tokens.shape == (4_478, 46)
-    assert data.train.tokens.max() == 605  # 604 words seen twice or more in training, after <pad>, <unk>
+    # 551 word shapes seen twice or more in training, after <pad>, <unk> (604 words before digits read as DIGIT)
+    assert data.train.tokens.max() == 552
 
 
 # --------------------------------------------------------------------------- <unk>
@@ -138,6 +140,33 @@ def test_vocabulary_comes_from_the_training_subset_only():
     unk_rate = lambda split: np.mean(split.tokens[split.mask] == 1)  # noqa: E731
     assert 0 < unk_rate(data.train) < unk_rate(data.eval)  # rarer words are unknown at test time
     assert np.all(data.eval.tokens[~data.eval.mask] == 0)  # <pad> beyond each sentence
+
+
+def test_digits_read_as_digit_shapes_in_training_and_in_the_vocabulary():
+    assert [text.word_shape(w) for w in ("838", "ap57", "2nd", "boston")] == [
+        "DIGITDIGITDIGIT",
+        "apDIGITDIGIT",
+        "DIGITnd",
+        "boston",
+    ]
+    corpus, _ = SLOT_FILLING.load(None, None)
+    words = {w for s in corpus.train for w in s.words}
+    assert "DIGITnd" in words and not any(c.isdigit() for w in words for c in w)
+    raw = text.booking_corpus()
+    assert [s.tags for s in corpus.eval] == [s.tags for s in raw.eval]  # the tags are untouched
+
+
+def test_early_stopping_holds_out_training_sentences_never_the_reported_split():
+    exp = replace(get_experiment("atis-lstm"), train_size=400, early_stopping=EarlyStopping(0.1))
+    corpus, _ = SLOT_FILLING.load(exp, None)
+    data = SLOT_FILLING.place(exp, corpus)
+    assert (len(data.train.tokens), len(data.val.tokens), len(data.eval.tokens)) == (360, 40, 893)
+    subset = training_subset(len(corpus.train), 400)
+    vocab = build_vocab([corpus.train[i] for i in subset[:360]], exp.model.vocab_size)  # the 360 that train
+    held_out = pad([corpus.train[i] for i in subset[360:]], vocab, data.val.tagset, data.val.tokens.shape[1])
+    np.testing.assert_array_equal(data.val.tokens, held_out.tokens)
+    np.testing.assert_array_equal(data.val.tags, held_out.tags)
+    assert len(SLOT_FILLING.place(replace(exp, early_stopping=None), corpus).val.tokens) == 0
 
 
 # --------------------------------------------------------------------------- masking
@@ -188,9 +217,10 @@ def measure_all(exp):
     [
         FeedForwardConfig(**SMALL),
         RecurrentConfig(Cell.LSTM, **SMALL),
-        RecurrentConfig(Cell.LSTM, bidirectional=True, **SMALL),
+        RecurrentConfig(Cell.ELMAN, window=3, **SMALL),
+        RecurrentConfig(Cell.LSTM, bidirectional=True, window=3, **SMALL),
     ],
-    ids=["feedforward", "lstm", "bilstm"],
+    ids=["feedforward", "lstm", "elman-window-3", "bilstm-window-3"],
 )
 def test_padding_changes_neither_loss_nor_metrics(config):
     measure = measure_all(replace(get_experiment("atis-lstm"), model=config))
@@ -217,6 +247,18 @@ def test_bilstm_backward_direction_starts_at_the_last_real_word():
 
     assert same(lengths)
     assert not same(full)
+
+
+def test_context_windows_hold_the_neighbours_and_pad_beyond_the_sentence():
+    tokens = jnp.array([[5, 6, 7, 9], [8, 4, 3, 3]])  # the first sentence has 3 words: its 9 is padding
+    windows = context_windows(tokens, jnp.array([3, 4]), 3)  # [2, 4, 3]
+    assert windows.tolist() == [
+        [[0, 5, 6], [5, 6, 7], [6, 7, 0], [7, 0, 0]],
+        [[0, 8, 4], [8, 4, 3], [4, 3, 3], [3, 3, 0]],
+    ]
+    assert context_windows(tokens, jnp.array([3, 4]), 1)[..., 0].tolist() == [[5, 6, 7, 0], [8, 4, 3, 3]]
+    with pytest.raises(ConfigError, match="odd number of words"):
+        RecurrentConfig(Cell.LSTM, window=2)
 
 
 # --------------------------------------------------------------------------- entity F1
@@ -275,16 +317,33 @@ def test_generated_corpus_is_deterministic_and_cue_dependent():
     assert months == {"B-arrive_date.month_name", "B-depart_date.month_name"}
 
 
-def test_generated_corpus_needs_memory():
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def small_lstm_run(tmp_path_factory) -> Path:
+    """The LSTM tagger trained briefly on the generated corpus through the CLI: its run folder."""
+    out = tmp_path_factory.mktemp("runs")
+    with pytest.MonkeyPatch.context() as patch:  # module scope: the autouse fixture has not run yet
+        patch.setenv("DLRUN_NO_ATIS", "1")
+        done = invoke(
+            "train", "atis-lstm", "--train-size", QUICK_TRAIN, "--epochs", 15, "--lr", 0.02, "--out", out, "--json"
+        )
+    assert done.exit_code == 0, done.output
+    return Path(json.loads(done.stdout)["run_dir"])
+
+
+def test_generated_corpus_needs_memory(small_lstm_run):
     """The same short run: a window-of-one tagger is stuck near a coin flip per slot, the LSTM solves it."""
-    f1 = {}
-    for name in ("atis-feedforward", "atis-lstm"):
-        exp = replace(get_experiment(name), train_size=QUICK_TRAIN, epochs=15)
-        exp = replace(exp, optimizer=replace(exp.optimizer, learning_rate=0.02))  # traced: same program
-        corpus, _ = exp.task.load(exp, None)
-        f1[name] = train_one(exp, corpus, [0]).final["test_f1"][0]
-    assert f1["atis-feedforward"] < 0.6
-    assert f1["atis-lstm"] > 0.9, f1
+    exp = replace(get_experiment("atis-feedforward"), train_size=QUICK_TRAIN, epochs=15)
+    exp = replace(exp, optimizer=replace(exp.optimizer, learning_rate=0.02))
+    corpus, _ = exp.task.load(exp, None)
+    feedforward_f1 = train_one(exp, corpus, [0]).final["test_f1"][0]
+    [lstm] = json.loads((small_lstm_run / "record.json").read_text())["results"]
+    assert lstm["variant"] == "atis-lstm" and lstm["epochs"] == 15
+    assert feedforward_f1 < 0.6
+    assert lstm["test_f1"] > 0.9, (feedforward_f1, lstm["test_f1"])
 
 
 def test_cli_compare_slot_filling(tmp_path):
@@ -316,9 +375,32 @@ def test_cli_compare_slot_filling(tmp_path):
     assert len(record["claims"]) == 2
 
 
+def test_predict_reads_a_sentence_as_training_read_its_data(small_lstm_run):
+    """The small LSTM tagger: the cue word decides the city's slot, a made-up city is listed
+    as unknown and tagged from its context, and "42nd" (never seen, but its shape
+    "DIGITDIGITnd" is) is read as a day number, not as <unk>."""
+    tags_of = {}
+    for sentence in ("i want to arrive taipei on november 2nd", "i want to leave zorblax on november 42nd"):
+        done = invoke("predict", small_lstm_run, sentence, "--json")
+        assert done.exit_code == 0, done.output
+        answer = json.loads(done.stdout)
+        tags_of[sentence] = answer["rows"], answer["note"]
+    arrive_rows, arrive_note = tags_of["i want to arrive taipei on november 2nd"]
+    leave_rows, leave_note = tags_of["i want to leave zorblax on november 42nd"]
+    assert arrive_rows[4] == arrive_rows[4] | {"word": "taipei", "tag": "B-toloc.city_name"}
+    assert leave_rows[4] == leave_rows[4] | {"word": "zorblax", "tag": "B-fromloc.city_name"}
+    assert leave_rows[7] == leave_rows[7] | {"word": "42nd", "tag": "B-depart_date.day_number"}
+    assert arrive_note is None and leave_note.endswith(f"read as {UNK}: zorblax")
+
+
 @pytest.mark.parametrize(
     "config",
-    [FeedForwardConfig(), *(RecurrentConfig(cell) for cell in Cell), RecurrentConfig(Cell.LSTM, bidirectional=True)],
+    [
+        FeedForwardConfig(),
+        *(RecurrentConfig(cell) for cell in Cell),
+        RecurrentConfig(Cell.GRU, window=5),
+        RecurrentConfig(Cell.LSTM, bidirectional=True, window=3),
+    ],
 )
 def test_hand_counted_parameters_match_the_built_tagger(config):
     """`num_params` counts by hand (no JAX, for `dlrun show`); the built module must agree."""

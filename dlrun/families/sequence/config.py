@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from dlrun.core.config import Ref
+from dlrun.errors import ConfigError
 
 SLOT_FILLING = Ref("dlrun.families.sequence.task:SLOT_FILLING")
 CLIPPED_ADAM = Ref("dlrun.families.sequence.models:clipped_adam")
@@ -53,10 +54,11 @@ class FeedForwardConfig:
 
 @dataclass(frozen=True)
 class RecurrentConfig:
-    """embedding -> RNN (one direction, or both concatenated) -> dense -> tags."""
+    """context window of embeddings -> RNN (one direction, or both concatenated) -> dense -> tags."""
 
     cell: Cell = Cell.LSTM
     bidirectional: bool = False
+    window: int = 1  # words read at each step, centred on the tagged one (odd)
     embed: int = 100
     hidden: int = 100
     vocab_size: int = VOCAB_CAPACITY
@@ -67,8 +69,12 @@ class RecurrentConfig:
 
         return RecurrentTagger(self, rngs)
 
+    def __post_init__(self):
+        if self.window < 1 or self.window % 2 == 0:
+            raise ConfigError(f"the context window is an odd number of words (1, 3, 5...), got {self.window}")
+
     def num_params(self) -> int:
         directions = 2 if self.bidirectional else 1
         h = self.hidden
-        rnn = self.cell.gates * (self.embed * h + h * h + h)
+        rnn = self.cell.gates * (self.window * self.embed * h + h * h + h)
         return self.vocab_size * self.embed + directions * rnn + directions * h * self.num_tags + self.num_tags

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from dlrun.core.task import DataInfo, Prediction, Query, Task, TaskData, training_subset
+from dlrun.core.task import DataInfo, Prediction, Query, Task, TaskData
 from dlrun.data.text import (
     MAX_WORDS,
     OUTSIDE,
@@ -26,8 +26,11 @@ from dlrun.data.text import (
     build_vocab,
     load_corpus,
     pad,
+    with_word_shapes,
+    word_shape,
 )
 from dlrun.errors import ConfigError, DataError
+from dlrun.families.mlp.task import training_split
 
 # The tag names ride along with the padded arrays (Sentences) through jit as static data.
 jax.tree_util.register_static(TagSet)
@@ -91,20 +94,27 @@ class SlotFilling(Task):
     columns = (("test_f1", "slot F1"), ("test_accuracy", "token acc"), ("test_loss", "test loss"))
 
     def load(self, exp, data_dir: Path | None) -> tuple[Corpus, DataInfo]:
-        corpus = load_corpus(data_dir)
+        """The corpus with its words as the taggers read them (`word_shape`; `predict` reads a
+        sentence the same way)."""
+        corpus = with_word_shapes(load_corpus(data_dir))
         return corpus, DataInfo(corpus.source, corpus.sha256, corpus.notice, len(corpus.eval), len(corpus.train))
 
     def place(self, exp, corpus: Corpus) -> TaskData:
-        """The first `exp.train_size` of a fixed shuffle of the training sentences; the
-        vocabulary comes from them alone. Every split is padded to the longest sentence."""
-        train, vocab, tagset = self._vocabulary(exp, corpus)
-        length = max(len(s.words) for split in (train, corpus.val, corpus.eval) for s in split)
-        return TaskData(*(pad(split, vocab, tagset, length) for split in (train, corpus.eval, corpus.val)))
+        """The first `exp.train_size` of a fixed shuffle of the training sentences, less the
+        last `validation_fraction` of them when early stopping holds them out (never the
+        split reported as test); the vocabulary comes from the sentences that train. Every
+        split is padded to the longest sentence."""
+        train, held_out, vocab, tagset = self._training_data(exp, corpus)
+        splits = (train, corpus.eval, held_out)
+        length = max(len(s.words) for split in splits for s in split)
+        return TaskData(*(pad(split, vocab, tagset, length) for split in splits))
 
     @staticmethod
-    def _vocabulary(exp, corpus: Corpus) -> tuple[list[Sentence], Vocab, TagSet]:
-        """The training sentences, and the words and tags the taggers know."""
-        train = [corpus.train[i] for i in training_subset(len(corpus.train), exp.train_size)]
+    def _training_data(exp, corpus: Corpus) -> tuple[list[Sentence], list[Sentence], Vocab, TagSet]:
+        """The sentences that train, those held out for early stopping, and the words and
+        tags the taggers know."""
+        fit_rows, held_out_rows = training_split(exp, len(corpus.train))
+        train = [corpus.train[i] for i in fit_rows]
         vocab = build_vocab(train, exp.model.vocab_size)
         tagset = build_tagset(corpus.train, corpus.val, corpus.test or [])
         if len(tagset.names) > exp.model.num_tags:
@@ -112,7 +122,7 @@ class SlotFilling(Task):
                 f"{corpus.source}: {len(tagset.names)} slot tags, more than the "
                 f"{exp.model.num_tags} outputs of the taggers"
             )
-        return train, vocab, tagset
+        return train, [corpus.train[i] for i in held_out_rows], vocab, tagset
 
     def loss(self, exp, model, batch: Sentences, hyper, key):
         logits = model(batch.tokens, lengths_of(batch.mask), hyper.dropout, key)  # [B, T, C]
@@ -134,14 +144,16 @@ class SlotFilling(Task):
 
     def predict(self, exp, models, load, query: Query) -> Prediction:
         """The IOB tag of each word of a sentence (lowercased, split on spaces, as ATIS is
-        written), with its probability averaged over the seeds' models."""
+        written; digits read as DIGIT, as in training), with its probability averaged over
+        the seeds' models."""
         if query.text is None:
             raise ConfigError("slot filling tags a sentence: give one in quotes, not --index")
         words = tuple(query.text.lower().split())
         if not 0 < len(words) <= MAX_WORDS:
             raise ConfigError(f"give a sentence of 1 to {MAX_WORDS} words")
-        _, vocab, tagset = self._vocabulary(exp, load())
-        split = pad([Sentence(words, (OUTSIDE,) * len(words), "")], vocab, tagset, len(words))
+        *_, vocab, tagset = self._training_data(exp, load())
+        shaped = tuple(map(word_shape, words))
+        split = pad([Sentence(shaped, (OUTSIDE,) * len(words), "")], vocab, tagset, len(words))
         lengths = np.array([len(words)], np.int32)
         probabilities = np.mean([np.asarray(jax.nn.softmax(m(split.tokens, lengths)))[0] for m in models], axis=0)
         tag_ids = probabilities.argmax(-1)  # [T]
