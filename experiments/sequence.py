@@ -38,13 +38,19 @@ on), 1 seed, 2026-12-01. Each row adds one step to the row it names (seed 0):
     6 = 5 + dropout 0.25                      10      -    0.974  0.974  0.977  0.980
     7 = 5 + dropout 0.5                       10      -    0.976  0.967  0.978  0.977
     8 = 5 + early stopping (patience 3)       10      -    0.973  0.975  0.974  0.976
+    9 = 5 with windows of 5 words             10      -    0.975  0.976  0.977  0.976
 
 Windows and the decaying rate gave the gains (Elman +0.031 and +0.019); DIGIT shapes make
 every number of the validation split a known word (16 of its words were <unk> numbers
 before, none after) but move F1 by less than a seed's spread; dropout adds nothing at this
 size; early stopping, on 10% of the training sentences held out (never the reported
-split), keeps a late epoch anyway and trains on fewer sentences. The 3-seed spread of
-these defaults (`dlrun compare slot-filling --seeds 3`) is still to be measured.
+split), keeps a late epoch anyway and trains on fewer sentences. Windows of 5 words
+measure the same as 3 and cost 40% more CPU time. With 3 seeds
+(`dlrun compare slot-filling --seeds 3`, 17 minutes wall on a busy machine): feed-forward
+0.628 ± 0.015, Elman 0.970 ± 0.002, LSTM 0.975 ± 0.002, GRU 0.975 ± 0.002, BiLSTM
+0.977 ± 0.001. The default run (1 seed) takes 4.7 minutes wall on the 2-core machine with
+its programs compiled before. On the generated corpus (`DLRUN_NO_ATIS=1`) every recurrent
+tagger reaches F1 1.000 and the feed-forward one 0.448.
 """
 
 from dataclasses import replace
@@ -65,7 +71,7 @@ MESNIL_2015_F1 = 0.95  # slot F1 of RNN/LSTM taggers on ATIS, as the lecture quo
 # lr / sqrt(1 + epoch): the rate decays over the 10 epochs to a third of its start.
 CLIPPED_ADAM_5 = Optimizer(CLIPPED_ADAM, 1e-2, extra=(("max_norm", 5.0),), lr_decay=1.0)
 CONTEXT_WINDOW = 3  # words each recurrent step reads: the tagged word and one on either side
-OTHER_SPLIT = "published F1 is on the ATIS test split; without it, here on the last 500 training sentences"
+OTHER_SPLIT = "the papers' F1 is on the ATIS test split; dlrun's on the split the data line names"
 
 _BASE = Experiment(
     name="atis-base",
