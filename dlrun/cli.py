@@ -342,8 +342,7 @@ def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, command: st
 
 def _request(command: str, name: str, given: dict, out: Path, resume: Optional[Path], allow_data_change: bool):
     """The run asked for: a new one from the options, or the saved run to continue."""
-    from dlrun.data.images import DatasetName
-    from dlrun.run.request import Overrides, build_request, resume_request
+    from dlrun.run.request import Overrides, build_request, dataset_named, resume_request
 
     if resume:
         request = resume_request(resume, command, name, given, allow_data_change)
@@ -354,11 +353,7 @@ def _request(command: str, name: str, given: dict, out: Path, resume: Optional[P
     _check_seeds(seed, seeds)
     if given["checkpoint_every"] is not None and given["checkpoint_every"] < 1:
         raise ConfigError(f"--checkpoint-every must be a positive integer, got {given['checkpoint_every']}")
-    try:
-        dataset = DatasetName(given["dataset"]) if given["dataset"] else None
-    except ValueError:
-        known = ", ".join(d.value for d in DatasetName)
-        raise ConfigError(f"unknown dataset {given['dataset']!r}; known: {known}") from None
+    dataset = dataset_named(given["dataset"])
     settings = tuple(tuple(pair) for pair in given["settings"] or ())
     overrides = Overrides(
         given["epochs"], given["batch_size"], given["learning_rate"], given["train_size"], dataset, settings

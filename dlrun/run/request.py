@@ -54,6 +54,17 @@ class Overrides:
         return with_settings(replace(exp, **changes), self.settings)
 
 
+def dataset_named(text: str | None) -> DatasetName | None:
+    """`--dataset TEXT` as a DatasetName (None when not given); an unknown name lists the known."""
+    if not text:
+        return None
+    try:
+        return DatasetName(text)
+    except ValueError:
+        known = ", ".join(d.value for d in DatasetName)
+        raise ConfigError(f"unknown dataset {text!r}; known: {known}") from None
+
+
 @dataclass(frozen=True)
 class RunRequest:
     command: str  # "train" or "compare"

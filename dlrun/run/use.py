@@ -17,12 +17,11 @@ from dlrun.core.checkpoints import load_weights
 from dlrun.core.config import Experiment
 from dlrun.core.engine import make_evaluate, make_weights_init, model_graphdef
 from dlrun.core.task import Prediction, Query
-from dlrun.data.images import DatasetName
 from dlrun.errors import ConfigError, DlrunError
 from dlrun.files import finite_or_none
 from dlrun.output.records import RECORD_NAME, load_record
 from dlrun.record_format import OK
-from dlrun.run.request import saved_request
+from dlrun.run.request import Overrides, dataset_named, saved_request
 
 
 class Trained(NamedTuple):
@@ -82,21 +81,12 @@ def models_of(trained: Trained) -> list:
 
 def evaluation_experiment(exp: Experiment, dataset: str | None, test_noise: float | None) -> Experiment:
     """The experiment as evaluated: on another dataset or with a noisy test set."""
-    changes = {}
-    if dataset is not None:
-        if exp.dataset is None:
-            raise ConfigError(f"--dataset applies to the image lessons; {exp.name} brings its own data")
-        try:
-            changes["dataset"] = DatasetName(dataset)
-        except ValueError:
-            raise ConfigError(
-                f"unknown dataset {dataset!r}; known: {', '.join(d.value for d in DatasetName)}"
-            ) from None
-    if test_noise is not None:
-        if exp.dataset is None or not 0 <= test_noise <= 10:
-            raise ConfigError("--test-noise takes a standard deviation in [0, 10] and applies to the image lessons")
-        changes["test_noise"] = test_noise
-    return dataclasses.replace(exp, **changes)
+    exp = Overrides(dataset=dataset_named(dataset)).apply(exp)  # refuses a lesson with data of its own
+    if test_noise is None:
+        return exp
+    if exp.dataset is None or not 0 <= test_noise <= 10:
+        raise ConfigError("--test-noise takes a standard deviation in [0, 10] and applies to the image lessons")
+    return dataclasses.replace(exp, test_noise=test_noise)
 
 
 def evaluate(trained: Trained, data_dir: Path | None, fgsm: float | None) -> dict:
