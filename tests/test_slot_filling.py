@@ -94,6 +94,7 @@ def test_data_dir_with_test_file_and_a_dir_without_atis(tmp_path, monkeypatch):
     write_atis(tmp_path, 600, test=40)  # files directly in the dir also count
     corpus = text.load_corpus(tmp_path)
     assert corpus.eval is corpus.test and len(corpus.test) == 40 and corpus.notice is None
+    assert (len(corpus.train), corpus.val) == (600, [])  # the whole training file trains
     monkeypatch.setenv("DLRUN_DATA_DIR", str(tmp_path / "empty"))
     with pytest.raises(DataError, match="no atis.train.w-intent.iob"):  # a named dir never falls back
         text.load_corpus()

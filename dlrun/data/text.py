@@ -11,8 +11,8 @@ Where ATIS comes from, first match wins:
 3. offline fallback: a ticket-booking corpus generated from a seed, in the lecture's spirit
    ("arrive Taipei on November 2nd" vs "leave Taipei on November 2nd"), with a notice.
 
-The last `VALIDATION_SENTENCES` training sentences are held out as the validation split.
-When there is no test file, the validation split is also the split reported as "test".
+With a test file, every training sentence trains and results are on the test split. Without
+one, the last `VALIDATION_SENTENCES` training sentences are held out and reported as "test".
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class Corpus(NamedTuple):
     """Sentences by split, and where they came from."""
 
     train: list[Sentence]
-    val: list[Sentence]  # the last VALIDATION_SENTENCES of the training file
+    val: list[Sentence]  # without a test file, the last VALIDATION_SENTENCES of the training file; else empty
     test: list[Sentence] | None  # None: no test file, the validation split stands in
     source: str
     sha256: str
@@ -153,16 +153,14 @@ def _atis_corpus(train_path: Path) -> Corpus:
     sentences = _parse_atis(raw, train_path)
     digest = hashlib.sha256(raw)
     test_path = train_path.with_name(TEST_FILE)
-    test = None
-    if test_path.is_file():
+    if test_path.is_file():  # the whole training file trains; results are on the test split
         raw = read_bounded(test_path, MAX_FILE_MB, "an ATIS file")
         test = _parse_atis(raw, test_path)
         digest.update(raw)
+        _check_padded_size(sentences + test, f"{train_path} and {test_path}")
+        return Corpus(sentences, [], test, f"ATIS files in {train_path.parent}", digest.hexdigest(), None)
     train, val = sentences[:-VALIDATION_SENTENCES], sentences[-VALIDATION_SENTENCES:]
-    files = str(train_path) if test is None else f"{train_path} and {test_path}"
-    _check_padded_size(sentences + (val if test is None else test), files)
-    if test is not None:
-        return Corpus(train, val, test, f"ATIS files in {train_path.parent}", digest.hexdigest(), None)
+    _check_padded_size(sentences + val, str(train_path))
     held_out = f"the last {VALIDATION_SENTENCES} training sentences"
     notice = f"no {TEST_FILE} beside {train_path}: results are on the validation split ({held_out}, never trained on)"
     return Corpus(train, val, None, f"ATIS train file {train_path} (test = {held_out})", digest.hexdigest(), notice)
