@@ -41,6 +41,10 @@ AllowDataChange = Annotated[
     bool, typer.Option("--allow-data-change", help="Resume even though the data changed since the run started.")
 ]
 Dataset = Annotated[Optional[str], typer.Option(help="Dataset: mnist or fashion_mnist (default: the experiment's).")]
+Precision = Annotated[
+    Optional[str],
+    typer.Option(help="float32 (default) or bf16: bfloat16 matmuls, float32 weights and optimizer state."),
+]
 Set = Annotated[
     Optional[list[str]],
     typer.Option(
@@ -163,6 +167,7 @@ def _training_command(command: str, name_help: str, doc: str):
         data_dir: DataDir = None,
         out: Out = Path("runs"),
         dataset: Dataset = None,
+        precision: Precision = None,
         checkpoint_every: CheckpointEvery = None,
         resume: Resume = False,
         resume_from: ResumeFrom = None,
@@ -179,6 +184,7 @@ def _training_command(command: str, name_help: str, doc: str):
             learning_rate=lr,
             train_size=train_size,
             dataset=dataset,
+            precision=precision,
             seeds=seeds,
             seed=seed,
             data_dir=data_dir,
@@ -342,7 +348,7 @@ def _resume_dir(resume: bool, resume_from: Optional[str], out: Path, command: st
 
 def _request(command: str, name: str, given: dict, out: Path, resume: Optional[Path], allow_data_change: bool):
     """The run asked for: a new one from the options, or the saved run to continue."""
-    from dlrun.run.request import Overrides, build_request, dataset_named, resume_request
+    from dlrun.run.request import Overrides, build_request, dataset_named, precision_named, resume_request
 
     if resume:
         request = resume_request(resume, command, name, given, allow_data_change)
@@ -356,7 +362,13 @@ def _request(command: str, name: str, given: dict, out: Path, resume: Optional[P
     dataset = dataset_named(given["dataset"])
     settings = tuple(tuple(pair) for pair in given["settings"] or ())
     overrides = Overrides(
-        given["epochs"], given["batch_size"], given["learning_rate"], given["train_size"], dataset, settings
+        given["epochs"],
+        given["batch_size"],
+        given["learning_rate"],
+        given["train_size"],
+        dataset,
+        settings,
+        precision_named(given["precision"]),
     )
     seed_list = tuple(range(seed, seed + seeds))
     return build_request(command, name, overrides, seed_list, given["data_dir"], out, given["checkpoint_every"])

@@ -143,6 +143,7 @@ def test_unknown_name_error_is_a_single_line():
         ("--batch-size", "0", "--batch-size must be a positive integer, got 0"),
         ("--train-size", "-5", "--train-size must be a positive integer, got -5"),
         ("--dataset", "nope", "unknown dataset 'nope'; known: mnist, fashion_mnist"),
+        ("--precision", "fp8", "unknown precision 'fp8'; known: float32, bf16"),
     ],
 )
 def test_bad_option_values_exit_2_with_a_clear_message(tmp_path, option, value, message):

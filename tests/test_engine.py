@@ -5,6 +5,7 @@ Training runs use the tiny separable image set and a 32-unit net from conftest.p
 """
 
 import math
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +16,10 @@ from flax import nnx
 
 from dlrun.core import engine
 from dlrun.core.compiler import Compiler
-from dlrun.core.config import EarlyStopping, Optimizer
+from dlrun.core.config import EarlyStopping, Optimizer, Precision, resolved
+from dlrun.core.devices import placement
 from dlrun.core.losses import cross_entropy
+from dlrun.core.registry import get_experiment
 from dlrun.core.trainer import Cohort, check_settings, set_up, train_cohort
 from dlrun.errors import ConfigError
 from dlrun.families.mlp import task as tasks
@@ -217,6 +220,20 @@ def test_vmapped_seeds_equal_separate_runs(base_runs, seed_index):
             assert h_together[key] == pytest.approx(value, abs=1e-5), key
 
 
+def test_three_seeds_spread_over_the_cpu_devices_equal_separate_runs(tiny_exp, images, base_runs):
+    """The suite runs with one CPU device per core (`configure`); on two, three replicas are
+    padded to four, two per device, and the copy is never reported."""
+    where = placement(3)
+    devices = 1 if where.mesh is None else where.mesh.size
+    assert where.replicas == -(-3 // devices) * devices and where.spread == (devices > 1)
+    three = train_one(tiny_exp, images, [0, 1, 2])
+    assert len(three.final["test_loss"]) == 3 and len(three.history[-1]["train_loss"]) == 3
+    for seed in (0, 1):
+        alone = _column(base_runs[f"seed{seed}"], 0)
+        for key, value in alone["final"].items():
+            assert _column(three, seed)["final"][key] == pytest.approx(value, abs=1e-5), key
+
+
 def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_runs):
     """Variants that differ only in traced numbers (here the learning rate) can train as
     replicas of one program; each must get exactly what it gets alone."""
@@ -231,6 +248,30 @@ def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_
         )
     for slow_loss, fast_loss in zip(slow_batched.final["train_loss"], fast_batched.final["train_loss"], strict=True):
         assert slow_loss > fast_loss  # each variant trained with its own rate
+
+
+def test_mixed_precision_multiplies_in_bfloat16_and_keeps_float32_weights(tiny, images, base_runs):
+    exp = tiny(precision=Precision.BF16)
+    [result], [models] = train_cohort(Compiler(), [exp], images, [0, 1])
+    float32 = base_runs["pair"]
+    assert min(result.final["test_accuracy"]) > 0.8  # it learns as well as float32 ...
+    assert result.final["test_accuracy"] == pytest.approx(float32.final["test_accuracy"], abs=0.05)
+    assert result.final["train_loss"][0] != pytest.approx(float32.final["train_loss"][0], abs=1e-5)  # ... by other sums
+    assert {leaf.dtype for leaf in jax.tree.leaves(nnx.state(models[0], nnx.Param))} == {np.dtype("float32")}
+    split = exp.task.place(exp, images).eval
+    for precision, dtype in ((Precision.BF16, "bf16"), (Precision.FLOAT32, "f32")):
+        exp = tiny(precision=precision)
+        weights = engine.make_weights_init(exp)(np.array([0], np.int32))
+        text = jax.jit(engine.make_evaluate(exp, engine.model_graphdef(exp))).lower(*weights, split).as_text()
+        # e.g. `dot_general ... : (tensor<200x784xbf16>, tensor<1x784x32xbf16>) -> tensor<200x1x32xbf16>`
+        products = [line.split(" : ")[-1] for line in text.splitlines() if "dot_general" in line]
+        assert len(products) == 2 and all(line.count(f"x{dtype}>") == 3 for line in products), products
+
+
+def test_a_family_with_its_own_update_step_refuses_mixed_precision():
+    gan = replace(resolved(get_experiment("mnist-gan")), precision=Precision.BF16)
+    with pytest.raises(ConfigError, match="mnist-gan trains in float32 only"):
+        check_settings(gan, 1000)
 
 
 def test_epoch_program_is_traced_once_per_run(tiny, images):

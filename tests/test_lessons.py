@@ -46,6 +46,13 @@ def test_a_number_differs_beyond_two_std_and_the_slides_rounding():
     )
 
 
+def test_a_run_off_the_lectures_settings_says_so_first():
+    shortened = record() | {"request": {"overrides": {"epochs": 3, "train_size": None, "precision": "bf16"}}}
+    [line] = gap_lines(shortened)
+    assert line.startswith("plateau[<b>]: 0.38 here, 0.11 on the slide — this run sets --epochs 3, --precision bf16; ")
+    assert gap_lines(record() | {"request": {"overrides": "hostile"}}) == gap_lines(record())
+
+
 def test_the_terminal_markdown_and_html_say_the_same(tmp_path):
     console = Console(width=200, record=True, file=open("/dev/null", "w"))
     for part in record_tables(record()):

@@ -103,6 +103,15 @@ class Loop(enum.Enum):
     STEPS = "steps"
 
 
+class Precision(enum.Enum):
+    """The arithmetic of training and testing. BF16 is mixed precision: matmuls and
+    activations in bfloat16, while weights, gradients, optimizer state and losses stay
+    float32."""
+
+    FLOAT32 = "float32"
+    BF16 = "bf16"
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -121,6 +130,7 @@ class Experiment:
     test_noise: float = 0.0  # std of Gaussian noise added to test pixels in [0, 1]
     early_stopping: EarlyStopping | None = None
     loop: Loop = Loop.SCAN
+    precision: Precision = Precision.FLOAT32
     # Why dlrun's number may differ from the slide's (a plateau left at a seed-dependent
     # epoch, the data size, a setting the slide does not state); shown when it does.
     gap_reason: str = ""

@@ -4,11 +4,15 @@ device mesh used for data parallelism when several devices are visible."""
 import os
 import signal
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from dlrun.errors import ConfigError
+
+MAX_CPU_DEVICES = 8  # more devices than replicas only add padding
 
 _configured = False  # JAX's configuration is the process's: set once, before the first compile
 
@@ -42,11 +46,32 @@ def configure() -> None:
         # so that stopping one process stops them all at the same epoch instead of leaving
         # the others waiting in a collective.
         signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+    _make_cpu_devices()
     if not os.environ.get("DLRUN_NO_CACHE"):
         jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
         # Cache every program, however fast it compiled: start-up is what a rerun must win.
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def cpu_device_count() -> int:
+    """CPU devices for JAX to make: DLRUN_CPU_DEVICES, else one per core this process may
+    use (at most MAX_CPU_DEVICES), so that replicas spread over the cores (`placement`)."""
+    setting = os.environ.get("DLRUN_CPU_DEVICES")
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise ConfigError(f"DLRUN_CPU_DEVICES must be a whole number of at least 1, got {setting!r}")
+        return int(setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_CPU_DEVICES)
+
+
+def _make_cpu_devices() -> None:
+    """Set the CPU device count before JAX starts its backends; a count forced through
+    XLA_FLAGS is left alone."""
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return
+    jax.config.update("jax_num_cpu_devices", cpu_device_count())
 
 
 class StopAgreement:
@@ -68,32 +93,61 @@ class StopAgreement:
         return multihost_utils.reached_preemption_sync_point(self._epochs)
 
 
-def data_mesh() -> Mesh | None:
-    """A 1-D mesh over every visible device, or None on a single device."""
+class Placement(NamedTuple):
+    """Where a cohort's arrays live. Replicas (seeds x variants) are independent, so with
+    several devices in one process they are spread over them: each device trains its share
+    [R / n] and nothing is exchanged until the metrics come back. The replica count is then
+    padded to a multiple of the devices with copies of the last replica, which are never
+    reported. In a multi-host run, or for a single replica on a GPU, every device holds
+    every replica and each mini-batch is split across them (data parallelism)."""
+
+    mesh: Mesh | None  # None: the default device alone
+    spread: bool  # the leading replica axis is split over the mesh
+    replicas: int  # R, padded when spread
+
+    def pad(self, tree):
+        """Host arrays [R, ...] -> [self.replicas, ...]: copies of the last replica appended."""
+
+        def padded(a):
+            a = np.asarray(a)
+            return np.concatenate([a, np.repeat(a[-1:], self.replicas - len(a), axis=0)]) if len(a) else a
+
+        return jax.tree.map(padded, tree)
+
+    def put(self, tree, per_replica: bool):
+        """Put arrays on the device(s) once: split along the replicas (`per_replica` arrays
+        [R, ...] when spread), else a full copy on every device of the mesh."""
+        return jax.device_put(tree, self._sharding(per_replica))
+
+    def shapes(self, tree, per_replica: bool):
+        """The shapes and shardings `put` would give, without arrays: what programs are traced
+        against before their inputs exist."""
+        sharding = self._sharding(per_replica)
+        return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), tree)
+
+    def batch_sharder(self, batch_size: int) -> Callable:
+        """Inside the compiled step: split each mini-batch [B, ...] across the mesh's devices
+        (XLA then all-reduces the gradients). Identity when the replicas are spread, on one
+        device, or for an uneven batch."""
+        if self.mesh is None or self.spread or batch_size % self.mesh.size:
+            return lambda x: x
+        sharding = NamedSharding(self.mesh, PartitionSpec("data"))
+        return lambda x: jax.lax.with_sharding_constraint(x, sharding)
+
+    def _sharding(self, per_replica: bool) -> NamedSharding | None:
+        if self.mesh is None:
+            return None
+        return NamedSharding(self.mesh, PartitionSpec("replicas" if per_replica and self.spread else None))
+
+
+def placement(replicas: int) -> Placement:
+    """How R replicas are placed on the visible devices (see `Placement`). Forced CPU devices
+    (`jax_num_cpu_devices`) are cores: a lone replica stays on one of them, since splitting
+    its mini-batches across cores measured slower than one device using both."""
     devices = jax.devices()
-    return Mesh(np.array(devices), ("data",)) if len(devices) > 1 else None
-
-
-def _replicated(mesh: Mesh | None) -> NamedSharding | None:
-    """A full copy on every device of the mesh (None: the default device)."""
-    return NamedSharding(mesh, PartitionSpec()) if mesh else None
-
-
-def replicate(tree, mesh: Mesh | None):
-    """Put arrays on the device(s) once: a full copy on every device of the mesh."""
-    return jax.device_put(tree, _replicated(mesh))
-
-
-def replicated_shapes(tree, mesh: Mesh | None):
-    """The shapes and shardings `replicate(tree, mesh)` would give, without arrays: what
-    programs are traced against before their inputs exist."""
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=_replicated(mesh)), tree)
-
-
-def batch_sharder(mesh: Mesh | None, batch_size: int) -> Callable:
-    """Inside the compiled step: split each mini-batch [B, ...] across the mesh's devices
-    (XLA then all-reduces the gradients). Identity on one device or an uneven batch."""
-    if mesh is None or batch_size % mesh.size:
-        return lambda x: x
-    sharding = NamedSharding(mesh, PartitionSpec("data"))
-    return lambda x: jax.lax.with_sharding_constraint(x, sharding)
+    if len(devices) == 1 or (replicas == 1 and devices[0].platform == "cpu"):
+        return Placement(None, False, replicas)
+    if multi_host() or replicas == 1:
+        return Placement(Mesh(np.array(devices), ("data",)), False, replicas)
+    n = min(len(devices), replicas)
+    return Placement(Mesh(np.array(devices[:n]), ("replicas",)), True, -(-replicas // n) * n)

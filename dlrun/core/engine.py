@@ -26,7 +26,7 @@ import optax
 from flax import nnx
 
 from dlrun.core.config import Experiment
-from dlrun.core.task import TaskData
+from dlrun.core.task import TaskData, computed
 
 
 class Hyper(NamedTuple):
@@ -69,6 +69,7 @@ def structure_key(exp: Experiment) -> tuple:
         exp.dropout > 0,
         exp.early_stopping is not None,
         exp.loop,
+        exp.precision,
     )
 
 
@@ -217,7 +218,7 @@ def _track_best(exp: Experiment, state: TrainState, model, data: TaskData, epoch
 def evaluation_key(exp: Experiment) -> tuple:
     """What decides the evaluation program: not the optimizer, so the variants of an
     optimizer comparison share it."""
-    return exp.task, exp.model, exp.loss
+    return exp.task, exp.model, exp.loss, exp.precision
 
 
 def make_evaluate(exp: Experiment, graphdef: nnx.GraphDef) -> Callable:
@@ -226,6 +227,7 @@ def make_evaluate(exp: Experiment, graphdef: nnx.GraphDef) -> Callable:
     and the final numbers on the training and test splits all come from it."""
 
     def evaluate(params: nnx.State, rest: nnx.State, split) -> dict[str, jax.Array]:
-        return exp.task.evaluate(exp, nnx.merge(graphdef, params, rest), split)
+        model = nnx.merge(graphdef, computed(exp, params), rest)
+        return exp.task.evaluate(exp, model, computed(exp, split))
 
     return jax.vmap(evaluate, in_axes=(0, 0, None))

@@ -1,6 +1,7 @@
 """Losses with the Keras (2016) semantics the lecture's numbers depend on.
 
-Both take logits [B, C] and integer labels [B] and return a scalar mean over the batch.
+Both take logits [B, C] and integer labels [B] and return a scalar float32 mean over the
+batch (bfloat16 logits, under mixed precision, are widened first).
 """
 
 import jax
@@ -10,7 +11,7 @@ import optax
 
 def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
     """Keras `categorical_crossentropy` after a softmax: mean over the batch."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
 
 
 def softmax_mse(logits: jax.Array, labels: jax.Array) -> jax.Array:
@@ -18,7 +19,7 @@ def softmax_mse(logits: jax.Array, labels: jax.Array) -> jax.Array:
 
     A sum over classes would make the gradient 10x larger and change the lesson.
     """
-    probs = jax.nn.softmax(logits)  # [B, C]
+    probs = jax.nn.softmax(logits.astype(jnp.float32))  # [B, C]
     one_hot = jax.nn.one_hot(labels, logits.shape[-1])  # [B, C]
     return jnp.mean((probs - one_hot) ** 2)
 

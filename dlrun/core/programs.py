@@ -10,7 +10,7 @@ import numpy as np
 
 from dlrun.core.compiler import RUN_ONCE, Compiler, shapes_key
 from dlrun.core.config import Experiment, Loop
-from dlrun.core.devices import batch_sharder, data_mesh
+from dlrun.core.devices import Placement
 from dlrun.core.engine import (
     EpochParts,
     Hyper,
@@ -47,12 +47,14 @@ def initial_state(compiler: Compiler, exp: Experiment, seeds: np.ndarray, number
     return (lambda: state(*weights(seeds), seeds, numbers)), state.out_shapes
 
 
-def programs(compiler: Compiler, exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, order) -> Programs:
+def programs(
+    compiler: Compiler, exp: Experiment, graphdef, state, data: TaskData, hyper: Hyper, order, where: Placement
+) -> Programs:
     """The programs for this structure and these shapes (`state` may be shapes alone;
     `order`: an epoch's data order [R, steps, B]), traced now and compiled in the background."""
 
     def build_epoch() -> Callable:
-        parts = make_epoch_parts(exp, graphdef, batch_sharder(data_mesh(), order.shape[-1]))
+        parts = make_epoch_parts(exp, graphdef, where.batch_sharder(order.shape[-1]))
         compiler.structures += 1
         compile_epoch = _compile_scan if exp.loop == Loop.SCAN else _compile_steps
         return compile_epoch(compiler, parts, state, data, hyper, order)

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
 
+from dlrun.core.config import Precision
 from dlrun.errors import ConfigError
 from dlrun.record_format import DEFAULT_COLUMNS
 
@@ -60,6 +62,7 @@ class Task:
     name = "task"
     selection_metric = "accuracy"  # early stopping keeps the epoch that maximises it
     needs_key = False  # a random key every step even without dropout (VAE sampling, GAN noise)
+    mixed_precision = True  # False: a family whose own update step keeps float32 throughout
     diverged_above = math.inf  # a training loss above this counts as diverged, like NaN
     # Final metrics shown in tables, (key, label); the first is the headline, compared with
     # the lecture's number and shown with its spread over seeds.
@@ -100,8 +103,8 @@ class Task:
         def objective(params):
             # copy=True: batch norm writes its statistics during the step, and NNX refuses
             # writes to variables made outside the gradient's trace.
-            model = nnx.merge(graphdef, params, rest, copy=True)
-            loss, metrics = self.loss(exp, model, batch, hyper, key)
+            model = nnx.merge(graphdef, computed(exp, params), rest, copy=True)
+            loss, metrics = self.loss(exp, model, computed(exp, batch), hyper, key)
             return loss, (metrics, nnx.state(model, nnx.Not(nnx.Param)))
 
         (loss, (metrics, rest)), grads = jax.value_and_grad(objective, has_aux=True)(params)
@@ -137,6 +140,15 @@ class Task:
         task was trained on, for a test example or a vocabulary. Families whose models
         answer no question from an input say so."""
         raise ConfigError(f"{exp.name} makes no predictions from an input; `dlrun evaluate` measures it")
+
+
+def computed(exp, tree):
+    """The float32 arrays of `tree` in the experiment's compute type: bfloat16 under
+    `Precision.BF16` (the float32 originals stay the master copy, and gradients flow back
+    to them as float32), else unchanged."""
+    if exp.precision is not Precision.BF16:
+        return tree
+    return jax.tree.map(lambda a: a.astype(jnp.bfloat16) if a.dtype == jnp.float32 else a, tree)
 
 
 def apply_gradients(tx: optax.GradientTransformation, grads, opt_state, params, weight_decay: jax.Array):

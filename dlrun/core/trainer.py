@@ -25,8 +25,8 @@ from flax import nnx
 
 from dlrun.core.checkpoints import Checkpointer
 from dlrun.core.compiler import Compiler
-from dlrun.core.config import Experiment, resolved
-from dlrun.core.devices import StopAgreement, configure, data_mesh, replicate, replicated_shapes
+from dlrun.core.config import Experiment, Precision, resolved
+from dlrun.core.devices import Placement, StopAgreement, configure, placement
 from dlrun.core.engine import Hyper, data_order, init_inputs, model_graphdef
 from dlrun.core.programs import Programs, initial_state, programs
 from dlrun.core.task import TaskData
@@ -73,6 +73,8 @@ def check_settings(exp: Experiment, n_train: int) -> None:
         raise ConfigError(f"batch size must be at least 1, got {exp.batch_size}")
     if exp.batch_size is not None and exp.batch_size > n_train:
         raise ConfigError(f"batch size {exp.batch_size} is larger than the {n_train} training examples")
+    if exp.precision is Precision.BF16 and not exp.task.mixed_precision:
+        raise ConfigError(f"{exp.name} trains in float32 only (its family has its own update step)")
     if not (math.isfinite(exp.optimizer.learning_rate) and exp.optimizer.learning_rate > 0):
         raise ConfigError(f"learning rate must be a positive finite number, got {exp.optimizer.learning_rate}")
 
@@ -93,6 +95,7 @@ class Setup(NamedTuple):
     host_data: TaskData | None  # None while a cohort waits its turn (see `set_up`)
     data: TaskData | None  # on the device(s), placed when the cohort trains (`placed`)
     graphdef: nnx.GraphDef
+    placement: Placement  # R replicas, padded when spread over devices
     make_state: Callable[[], Any]  # the initial TrainState [R, ...]
     hyper: Hyper  # [R] on the device(s)
     order_of: Callable[[int], np.ndarray]  # epoch -> data order [R, steps, B]
@@ -109,19 +112,20 @@ def set_up(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds
     configure()
     traced_before = compiler.trace_s
     experiments = [resolved(e) for e in experiments]
-    mesh, lead = data_mesh(), experiments[0]
+    lead = experiments[0]
     place = functools.partial(lead.task.place, lead, loaded)
     host_data = place()
     n_train = len(jax.tree.leaves(host_data.train)[0])
     for exp in experiments:
         check_settings(exp, n_train)
-    graphdef, (replica_seeds, numbers) = model_graphdef(lead), init_inputs(experiments, seeds)
+    where = placement(len(experiments) * len(seeds))
+    graphdef, (replica_seeds, numbers) = model_graphdef(lead), where.pad(init_inputs(experiments, seeds))
     make_state, state_shapes = initial_state(compiler, lead, replica_seeds, numbers)
-    hyper = replicate(Hyper.stack(experiments, len(seeds)), mesh)
+    hyper = where.put(where.pad(Hyper.stack(experiments, len(seeds))), per_replica=True)
     order_of = functools.partial(data_order, replica_seeds, n_train=n_train, batch=lead.batch_size or n_train)
     # Traced against shapes, before the initial state exists: each program compiles while the next is traced.
-    shapes = replicated_shapes(state_shapes, mesh), replicated_shapes(host_data, mesh)
-    programs_ = programs(compiler, lead, graphdef, *shapes, hyper, order_of(0))
+    shapes = where.shapes(state_shapes, per_replica=True), where.shapes(host_data, per_replica=False)
+    programs_ = programs(compiler, lead, graphdef, *shapes, hyper, order_of(0), where)
     return Setup(
         experiments,
         list(seeds),
@@ -129,6 +133,7 @@ def set_up(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds
         host_data if keep_data else None,
         None,
         graphdef,
+        where,
         make_state,
         hyper,
         order_of,
@@ -140,7 +145,7 @@ def set_up(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds
 def placed(setup: Setup) -> Setup:
     """The set-up with its data on the host and on the device(s)."""
     host_data = setup.place() if setup.host_data is None else setup.host_data
-    return setup._replace(host_data=host_data, data=replicate(host_data, data_mesh()))
+    return setup._replace(host_data=host_data, data=setup.placement.put(host_data, per_replica=False))
 
 
 class EpochEnd(NamedTuple):
@@ -171,9 +176,10 @@ class Cohort:
         ]
         self.active, self.first_epoch = set(range(len(setup.experiments))), 0
         state = self.setup.make_state()
-        if checkpointer and (saved := checkpointer.restore(state)):
+        if checkpointer and (saved := checkpointer.restore(self._unpadded_shapes(state))):
             self.first_epoch, state = self._resume(saved)
-        self.state = replicate(state, data_mesh())
+            state = self.setup.placement.pad(state)
+        self.state = self.setup.placement.put(state, per_replica=True)
         self.tested = None  # (a state, its test metrics): the final numbers reuse them for that state
         self.weights: list = []  # set by finish()
         self.stopped_by_agreement = False
@@ -257,7 +263,21 @@ class Cohort:
             dict(history=r.history, epochs=r.epochs, status=r.status, active=v in self.active)
             for v, r in enumerate(self.results)
         ]
-        self.checkpointer.save(epoch, self.state, {"results": progress})
+        self.checkpointer.save(epoch, self._unpadded(jax.device_get(self.state)), {"results": progress})
+
+    def _unpadded(self, state):
+        """The host state of the R replicas reported: a checkpoint holds no padding, so a run
+        can resume on another number of devices."""
+        return jax.tree.map(lambda a: a[: self._reported], state)
+
+    def _unpadded_shapes(self, state):
+        return jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct((self._reported, *a.shape[1:]), a.dtype, sharding=a.sharding), state
+        )
+
+    @property
+    def _reported(self) -> int:
+        return len(self.setup.experiments) * len(self.setup.seeds)
 
 
 def train_cohort(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds: list[int]) -> tuple[list, list]:

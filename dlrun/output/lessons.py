@@ -52,14 +52,36 @@ def lesson_sentence(record: dict) -> str | None:
     return f"The lesson: {record['lesson']}" if record.get("lesson") else None
 
 
+# Command-line options that move a run off the lecture's settings, as the record names them.
+LECTURE_SETTINGS = {
+    "epochs": "--epochs",
+    "train_size": "--train-size",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "precision": "--precision",
+}
+
+
+def changed_settings(record: dict) -> list[str]:
+    """The options of this run that differ from the experiment's declaration, e.g. ["--epochs 3"]."""
+    request = record.get("request")
+    overrides = request.get("overrides") if isinstance(request, dict) else None
+    if not isinstance(overrides, dict):
+        return []
+    return [f"{flag} {overrides[key]}" for key, flag in LECTURE_SETTINGS.items() if overrides.get(key) is not None]
+
+
 def gap_lines(record: dict) -> list[str]:
     """One line per variant whose number differs from the slide's, saying why."""
     key = (record.get("columns") or DEFAULT_COLUMNS)[0][0]
+    changed = changed_settings(record)
     lines = []
     for r in record.get("results") or []:
         if not differs_from_lecture(r, key):
             continue
         reason = r.get("gap_reason") or "no reason declared"
+        if changed:  # the run's own settings come first: they explain more than the declaration
+            reason = f"this run sets {', '.join(changed)}; {reason}"
         if r.get("still_improving"):
             reason += "; it was still improving when training stopped"
         lines.append(f"{r['variant']}: {r[key]:.2f} here, {r['reference']:.2f} on the slide — {reason}")

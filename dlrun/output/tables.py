@@ -6,7 +6,7 @@ rich.text.Text, never as a markup string: `[/]` or `[draft]` in a name is printe
 from rich.table import Table
 from rich.text import Text
 
-from dlrun.output.lessons import gap_lines, lesson_sentence
+from dlrun.output.lessons import changed_settings, gap_lines, lesson_sentence
 from dlrun.output.sweeps import near_best
 from dlrun.record_format import DEFAULT_COLUMNS, DIVERGED, INCONCLUSIVE, INTERRUPTED, NOT_REPRODUCED, OK, REPRODUCED
 
@@ -60,6 +60,7 @@ def results_table(record: dict) -> Table:
     sizes = f"{data.get('train_size') or 0:,} train / " if trained else ""
     caption = f"data: {data.get('source') or '?'} · {sizes}{data.get('test_size') or 0:,} test · "
     caption += f"{seeds} seed{'s' if seeds != 1 else ''} (mean ± std)"
+    caption += "".join(f" · {option}" for option in changed_settings(record))
     table = Table(
         title=Text(f"{record.get('command', 'run')} {record.get('name', '?')}"),
         caption=Text(caption + (f" · {_compiled(record)}" if trained else "")),

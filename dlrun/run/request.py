@@ -2,6 +2,7 @@
 overrides applied and their Refs resolved, the seeds, the data and where records go; and
 the same request rebuilt from a saved run to resume it."""
 
+import enum
 import glob
 import hashlib
 import itertools
@@ -9,7 +10,7 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dlrun.core.config import Experiment, Group, describe, resolved
+from dlrun.core.config import Experiment, Group, Precision, describe, resolved
 from dlrun.core.registry import get_experiment, get_group
 from dlrun.core.settings import Setting, with_settings
 from dlrun.data.images import DatasetName
@@ -27,6 +28,7 @@ class Overrides:
     train_size: int | None = None
     dataset: DatasetName | None = None
     settings: tuple[Setting, ...] = ()  # `--set key=value`, applied in order after the options above
+    precision: Precision | None = None
 
     def __post_init__(self):
         """Values given on the command line, checked where they enter (the flag is named)."""
@@ -51,18 +53,29 @@ class Overrides:
             changes["batch_size"] = self.batch_size
         if self.learning_rate is not None:
             changes["optimizer"] = replace(exp.optimizer, learning_rate=self.learning_rate)
+        if self.precision is not None:
+            changes["precision"] = self.precision
         return with_settings(replace(exp, **changes), self.settings)
 
 
 def dataset_named(text: str | None) -> DatasetName | None:
     """`--dataset TEXT` as a DatasetName (None when not given); an unknown name lists the known."""
+    return _member(DatasetName, text, "dataset")
+
+
+def precision_named(text: str | None) -> Precision | None:
+    """`--precision TEXT` as a Precision (None when not given); an unknown one lists the known."""
+    return _member(Precision, text, "precision")
+
+
+def _member(kind: type[enum.Enum], text: str | None, what: str):
     if not text:
         return None
     try:
-        return DatasetName(text)
+        return kind(text)
     except ValueError:
-        known = ", ".join(d.value for d in DatasetName)
-        raise ConfigError(f"unknown dataset {text!r}; known: {known}") from None
+        known = ", ".join(m.value for m in kind)
+        raise ConfigError(f"unknown {what} {text!r}; known: {known}") from None
 
 
 @dataclass(frozen=True)
@@ -198,7 +211,13 @@ def saved_request(record: dict, run_dir: Path) -> RunRequest:
     dataset = DatasetName(o["dataset"]) if o.get("dataset") else None
     settings = tuple((key, value) for key, value in o.get("settings") or ())
     overrides = Overrides(
-        o.get("epochs"), o.get("batch_size"), o.get("learning_rate"), o.get("train_size"), dataset, settings
+        o.get("epochs"),
+        o.get("batch_size"),
+        o.get("learning_rate"),
+        o.get("train_size"),
+        dataset,
+        settings,
+        Precision(o["precision"]) if o.get("precision") else None,
     )
     data_dir = Path(saved["data_dir"]) if saved.get("data_dir") else None
     request = build_request(
@@ -227,6 +246,7 @@ def _resumable(saved) -> bool:
         and all(o.get(k) is None or isinstance(o[k], int) for k in ("epochs", "batch_size", "train_size"))
         and (o.get("learning_rate") is None or isinstance(o["learning_rate"], (int, float)))
         and o.get("dataset") in (None, *(d.value for d in DatasetName))
+        and o.get("precision") in (None, *(p.value for p in Precision))
         and _settings_list(o.get("settings"))
         and (saved.get("data_dir") is None or isinstance(saved["data_dir"], str))
         and (saved.get("checkpoint_every") is None or isinstance(saved["checkpoint_every"], int))

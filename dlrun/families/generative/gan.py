@@ -115,6 +115,7 @@ class GanTraining(ImageModelling):
     name = "gan"
     selection_metric = "d_loss"  # shown in the progress bar
     needs_key = True  # fresh noise every step
+    mixed_precision = False
     columns = (
         ("gan_confident_fraction", "confident samples"),
         ("gan_classes_covered", "classes"),

@@ -122,6 +122,7 @@ class CartPoleControl(Task):
     name = "cartpole-dqn"
     selection_metric = "return"  # greedy evaluation return: progress lines, early stopping
     needs_key = True  # exploration, environment resets and replay sampling every step
+    mixed_precision = False
     diverged_above = 1e4  # a Huber TD loss this large means Q-values ran away (returns are at most 500)
     columns = (
         ("test_return", "eval return"),
