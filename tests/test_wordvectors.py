@@ -476,6 +476,7 @@ def test_reuters_corpus_from_a_data_dir_and_the_chain(tmp_path, monkeypatch):
     assert corpus.num_tokens == 5 * (4 * 7 + 1)
     (tmp_path / "text8").write_bytes(text8_bytes())
     assert load_corpus(tmp_path).source.startswith("text8")  # text8 first when both are there
+    (tmp_path / "text8").unlink()
     monkeypatch.setattr(text8_module, "REUTERS_FOLDERS", (tmp_path,))
     monkeypatch.delenv("DLRUN_NO_REUTERS")
     assert "Reuters-21578 bodies" in load_corpus(None).source

@@ -21,18 +21,17 @@ A malformed file stops with a DataError naming the file and the line.
 from __future__ import annotations
 
 import hashlib
-import os
 from itertools import permutations
 from pathlib import Path
 from typing import NamedTuple
 
-from dlrun.data import named_data_dir
+from dlrun.data import named_data_dir, shared_folder, skipped
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
 QUESTIONS = "questions-words.txt"
 FOLDER = "word2vec"
-ANALOGY_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / FOLDER,)
+ANALOGY_FOLDERS = shared_folder(FOLDER)
 MAX_FILE_MB = 20  # the real file is 0.6 MB
 MAX_QUESTIONS = 1_000_000  # the real file has 19,544
 SYNTACTIC_PREFIX = "gram"  # Mikolov's syntactic sections are gram1-... to gram9-...
@@ -163,7 +162,7 @@ def load_analogies(data_dir: Path | str | None = None) -> Analogies:
     candidates: list[Path] = []
     if folder is not None:
         candidates += [folder / QUESTIONS, folder / FOLDER / QUESTIONS]
-    if not os.environ.get("DLRUN_NO_ANALOGIES"):
+    if not skipped("DLRUN_NO_ANALOGIES"):
         candidates += [Path(folder) / QUESTIONS for folder in ANALOGY_FOLDERS]
     for path in candidates:
         if path.is_file():

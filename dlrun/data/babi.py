@@ -30,7 +30,6 @@ Where the files come from, first match wins:
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tarfile
 import zlib
@@ -39,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlrun.data import named_data_dir
+from dlrun.data import find_data, shared_folder
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
@@ -51,7 +50,7 @@ TARBALL = f"{DISTRIBUTION}.tar.gz"
 # Where a data dir may hold the en-10k files, in order.
 LAYOUTS = (Path(DISTRIBUTION) / EN_10K, Path(EN_10K), Path("babi") / EN_10K)
 # The documented default: the shared data folder beside the repository.
-BABI_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / "babi",)
+BABI_FOLDERS = shared_folder("babi")
 TASK_FILE = re.compile(r"qa(\d+)_[\w-]+_(train|test)\.txt")
 WORD = re.compile(r"[\w']+")
 NUMBER = re.compile(r"[0-9]+")  # ASCII digits only: int() refuses some of what str.isdigit() accepts
@@ -304,17 +303,13 @@ def read_babi(found: Path) -> BabiData:
 
 def load_babi(data_dir: Path | str | None = None) -> BabiData:
     """Tasks 1 and 2 through the chain of the module docstring, else generated stories."""
-    folder = named_data_dir(data_dir)
-    if folder is not None:
-        found = find_babi(folder)
-        if found is None:  # a folder the user named must hold the data
-            places = ", ".join(str(folder / layout) for layout in LAYOUTS)
-            raise DataError(f"no bAbI {EN_10K} tasks in {folder}: looked for {places} and {folder / TARBALL}")
-        return read_babi(found)
-    for folder in () if os.environ.get("DLRUN_NO_BABI") else BABI_FOLDERS:
-        if (found := find_babi(Path(folder))) is not None:
-            return read_babi(found)
-    return generated_babi()
+    found = find_data(data_dir, find_babi, BABI_FOLDERS, "DLRUN_NO_BABI", _missing)
+    return generated_babi() if found is None else read_babi(found)
+
+
+def _missing(folder: Path) -> str:
+    places = ", ".join(str(folder / layout) for layout in LAYOUTS)
+    return f"no bAbI {EN_10K} tasks in {folder}: looked for {places} and {folder / TARBALL}"
 
 
 # --------------------------------------------------------------------------- generated stories

@@ -26,21 +26,20 @@ of a word land on one side, and adding words to the dictionary moves no other wo
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from dlrun.data import named_data_dir
+from dlrun.data import find_data, shared_folder
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
 FILE_NAMES = ("cmudict", "cmudict.dict", "cmudict-0.7b")
 FOLDER = "cmudict"
 # The documented default: the shared data folder beside the repository.
-CMUDICT_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / FOLDER,)
+CMUDICT_FOLDERS = shared_folder(FOLDER)
 
 # Bounds on what a dictionary file may hold, so that no file can make dlrun allocate without
 # bound: NLTK's 0.7a file is 3.8 MB, its longest line 86 characters and its longest
@@ -245,17 +244,13 @@ def find_file(folder: Path) -> Path | None:
 
 def load_lexicon(data_dir: Path | str | None = None) -> Lexicon:
     """The dictionary through the chain of the module docstring, split; else the generated lexicon."""
-    folder = named_data_dir(data_dir)
-    if folder is not None:
-        found = find_file(folder)
-        if found is None:  # a folder the user named must hold the data
-            names = ", ".join(FILE_NAMES)
-            raise DataError(f"no CMU Pronouncing Dictionary in {folder} or {folder / FOLDER} (looked for {names})")
-        return _file_lexicon(found)
-    for folder in () if os.environ.get("DLRUN_NO_CMUDICT") else CMUDICT_FOLDERS:
-        if (found := find_file(Path(folder))) is not None:
-            return _file_lexicon(found)
-    return generated_lexicon()
+    found = find_data(data_dir, find_file, CMUDICT_FOLDERS, "DLRUN_NO_CMUDICT", _missing)
+    return generated_lexicon() if found is None else _file_lexicon(found)
+
+
+def _missing(folder: Path) -> str:
+    names = ", ".join(FILE_NAMES)
+    return f"no CMU Pronouncing Dictionary in {folder} or {folder / FOLDER} (looked for {names})"
 
 
 def _file_lexicon(path: Path) -> Lexicon:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlrun.data import named_data_dir
+from dlrun.data import find_data, shared_folder
 from dlrun.data.text import build_vocab
 from dlrun.errors import ConfigError, DataError
 from dlrun.files import read_bounded
@@ -46,7 +45,7 @@ from dlrun.files import read_bounded
 POS_FILE, NEG_FILE = "rt-polarity.pos", "rt-polarity.neg"
 FOLDER, ARCHIVE = "rt-polaritydata", "rt-polaritydata.tar.gz"
 # The documented default: the shared data folder beside the repository.
-POLARITY_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data",)
+POLARITY_FOLDERS = shared_folder()
 NEGATIVE, POSITIVE = 0, 1  # label ids
 SPLIT_SEED = 0  # the test split is the same for every run, seed and variant
 FOLDS = 10  # cross-validation folds (Kim 2014 and the papers it compares with use 10)
@@ -217,16 +216,12 @@ def find_polarity(folder: Path) -> tuple[Path, Path] | Path | None:
 
 def load_polarity(data_dir: Path | str | None = None) -> PolarityCorpus:
     """The corpus through the chain of the module docstring, else the generated one."""
-    folder = named_data_dir(data_dir)
-    if folder is not None:
-        found = find_polarity(folder)
-        if found is None:  # a folder the user named must hold the data
-            raise DataError(f"no {POS_FILE} and {NEG_FILE} in {folder} or {folder / FOLDER}, and no {folder / ARCHIVE}")
-        return read_polarity(found)
-    for folder in () if os.environ.get("DLRUN_NO_POLARITY") else POLARITY_FOLDERS:
-        if (found := find_polarity(Path(folder))) is not None:
-            return read_polarity(found)
-    return generated_polarity()
+    found = find_data(data_dir, find_polarity, POLARITY_FOLDERS, "DLRUN_NO_POLARITY", _missing)
+    return generated_polarity() if found is None else read_polarity(found)
+
+
+def _missing(folder: Path) -> str:
+    return f"no {POS_FILE} and {NEG_FILE} in {folder} or {folder / FOLDER}, and no {folder / ARCHIVE}"
 
 
 def read_polarity(found: tuple[Path, Path] | Path) -> PolarityCorpus:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import tarfile
 import zipfile
@@ -52,7 +51,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlrun.data import named_data_dir
+from dlrun.data import find_data, shared_folder, skipped
 from dlrun.errors import DataError
 
 TARBALL = "reuters21578.tar.gz"
@@ -60,7 +59,8 @@ FOLDER = "reuters21578"
 NPZ = "reuters.npz"
 SGML_NAME = re.compile(r"reut2-\d+\.sgm")
 # The documented default: the shared data folder beside the repository.
-REUTERS_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / FOLDER,)
+REUTERS_FOLDERS = shared_folder(FOLDER)
+SKIP_REUTERS = "DLRUN_NO_REUTERS"
 # SHA-256 of the reuters.npz that Keras downloads (keras/src/datasets/reuters.py, `file_hash`).
 KERAS_NPZ_SHA256 = "d6586e694ee56d7a4e65172e12b3e987c03096cb01eab99753921ef915959916"
 
@@ -350,25 +350,23 @@ def _find_in(folder: Path) -> ReutersData | None:
 
 def load_reuters(data_dir: Path | str | None = None) -> ReutersData:
     """Keras's Reuters dataset through the chain of the module docstring."""
-    folder = named_data_dir(data_dir)
-    if folder is not None:
-        try:
-            found = _find_in(folder)
-        except PermissionError as err:
-            raise DataError(f"{err.filename or folder}: permission denied") from None
-        if found is None:  # a folder the user named must hold the data
-            raise DataError(
-                f"no Reuters data in {folder}: looked for {TARBALL} or reut2-*.sgm files in {folder} "
-                f"and {folder / FOLDER}, and for {folder / NPZ}"
-            )
+    found = find_data(data_dir, _find_in, REUTERS_FOLDERS, SKIP_REUTERS, _missing)
+    if found is not None:
         return found
-    skipped = bool(os.environ.get("DLRUN_NO_REUTERS"))
-    for folder in () if skipped else REUTERS_FOLDERS:
-        if (found := _find_in(Path(folder))) is not None:
-            return found
-    looked = "DLRUN_NO_REUTERS is set" if skipped else f"looked in {', '.join(map(str, REUTERS_FOLDERS))}"
     raise DataError(
-        f"no Reuters data found ({looked}): put {TARBALL}, the UCI Reuters-21578 distribution "
+        f"no Reuters data found ({shared_looked()}): put {TARBALL}, the UCI Reuters-21578 distribution "
         f"(archive.ics.uci.edu, dataset 137), in a folder DIR or DIR/{FOLDER}/ and pass --data-dir DIR "
         "(or set DLRUN_DATA_DIR)"
     )
+
+
+def _missing(folder: Path) -> str:
+    return (
+        f"no Reuters data in {folder}: looked for {TARBALL} or reut2-*.sgm files in {folder} "
+        f"and {folder / FOLDER}, and for {folder / NPZ}"
+    )
+
+
+def shared_looked() -> str:
+    """Where the shared Reuters folders were searched, for an error message."""
+    return f"{SKIP_REUTERS} is set" if skipped(SKIP_REUTERS) else f"looked in {', '.join(map(str, REUTERS_FOLDERS))}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +26,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlrun.data import named_data_dir
+from dlrun.data import find_data, shared_folder
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
 TRAIN_FILE, TEST_FILE = "atis.train.w-intent.iob", "atis.test.w-intent.iob"
 # The documented default: the shared data folder beside the repository.
-ATIS_FOLDERS = (Path(__file__).resolve().parents[3] / "shared" / "data" / "atis",)
+ATIS_FOLDERS = shared_folder("atis")
 VALIDATION_SENTENCES = 500
 # Bounds on what an ATIS-format file may hold, so that no file can make dlrun allocate
 # without bound (padding makes every sentence as long as the longest): the real ATIS
@@ -136,16 +135,12 @@ def _find_train_file(folder: Path) -> Path | None:
 
 def load_corpus(data_dir: Path | str | None = None) -> Corpus:
     """ATIS through the chain of the module docstring, else the generated corpus."""
-    folder = named_data_dir(data_dir)
-    if folder is not None:
-        found = _find_train_file(folder)
-        if found is None:  # a folder the user named must hold the data
-            raise DataError(f"no {TRAIN_FILE} in {folder} or {folder / 'atis'}")
-        return _atis_corpus(found)
-    for folder in () if os.environ.get("DLRUN_NO_ATIS") else ATIS_FOLDERS:
-        if (found := _find_train_file(Path(folder))) is not None:
-            return _atis_corpus(found)
-    return booking_corpus()
+    found = find_data(data_dir, _find_train_file, ATIS_FOLDERS, "DLRUN_NO_ATIS", _missing)
+    return booking_corpus() if found is None else _atis_corpus(found)
+
+
+def _missing(folder: Path) -> str:
+    return f"no {TRAIN_FILE} in {folder} or {folder / 'atis'}"
 
 
 def _atis_corpus(train_path: Path) -> Corpus:

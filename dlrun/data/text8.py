@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import os
 import re
 import zipfile
 import zlib
@@ -40,8 +39,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dlrun.data import named_data_dir
-from dlrun.data.reuters import FOLDER, REUTERS_FOLDERS, SGML_NAME, TARBALL, keras_words, read_folder, read_tarball
+from dlrun.data import find_data
+from dlrun.data.reuters import (
+    FOLDER,
+    REUTERS_FOLDERS,
+    SGML_NAME,
+    SKIP_REUTERS,
+    TARBALL,
+    keras_words,
+    read_folder,
+    read_tarball,
+    shared_looked,
+)
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
@@ -221,26 +230,24 @@ def _text8_in(folder: Path) -> Path | None:
 
 def load_corpus(data_dir: Path | str | None = None) -> Corpus:
     """The corpus through the chain of the module docstring."""
-    folder = named_data_dir(data_dir)
-    if folder is not None:
-        try:
-            if (path := _text8_in(folder)) is not None:
-                return text8_corpus(path)
-            if (found := reuters_corpus(folder)) is not None:
-                return found
-        except PermissionError as err:
-            raise DataError(f"{err.filename or folder}: permission denied") from None
-        raise DataError(
-            f"no corpus in {folder}: looked for {TEXT8} or {TEXT8_ZIP} in {folder} and {folder / WORD2VEC_FOLDER}, "
-            f"and for {TARBALL} or reut2-*.sgm files in {folder} and {folder / FOLDER}"
-        )
-    skipped = bool(os.environ.get("DLRUN_NO_REUTERS"))
-    for folder in () if skipped else REUTERS_FOLDERS:
-        if (found := reuters_corpus(Path(folder))) is not None:
-            return found
-    looked = "DLRUN_NO_REUTERS is set" if skipped else f"looked in {', '.join(map(str, REUTERS_FOLDERS))}"
+    found = find_data(data_dir, _corpus_in, REUTERS_FOLDERS, SKIP_REUTERS, _missing)
+    if found is not None:
+        return found
     raise DataError(
-        f"no corpus for word vectors found ({looked}): put {TEXT8_ZIP} (mattmahoney.net/dc/text8.zip) or "
+        f"no corpus for word vectors found ({shared_looked()}): put {TEXT8_ZIP} (mattmahoney.net/dc/text8.zip) or "
         f"{TARBALL} (the UCI Reuters-21578 distribution) in a folder DIR and pass --data-dir DIR "
         "(or set DLRUN_DATA_DIR)"
+    )
+
+
+def _corpus_in(folder: Path) -> Corpus | None:
+    """text8 in the folder, else the Reuters bodies."""
+    path = _text8_in(folder)
+    return text8_corpus(path) if path is not None else reuters_corpus(folder)
+
+
+def _missing(folder: Path) -> str:
+    return (
+        f"no corpus in {folder}: looked for {TEXT8} or {TEXT8_ZIP} in {folder} and {folder / WORD2VEC_FOLDER}, "
+        f"and for {TARBALL} or reut2-*.sgm files in {folder} and {folder / FOLDER}"
     )
