@@ -188,6 +188,19 @@ def peak(tmp: Path, args, before: dict | None = None) -> dict:
     return {**best, "measurements": [before, now]}
 
 
+def ceiling(tmp: Path) -> dict:
+    """Cores x one core's float32 GEMM rate at the MLP's training shapes: `peak.py
+    --mlp-only` pinned to one core with XLA's threading off. Replicas spread one per core
+    can reach it; nothing in this workload can do better."""
+    out, cores = tmp / "one-core.json", os.cpu_count() or 1
+    env = run_env(tmp) | {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"}
+    command = [sys.executable, str(HERE / "peak.py"), "--mlp-only", "--json", str(out)]
+    subprocess.run(["taskset", "-c", "0", *command], check=True, env=env)
+    one = json.loads(out.read_text())["flops_per_s"]
+    per_core = sum(one.values()) / len(one)
+    return {"flops_per_s": cores * per_core, "per_core": one, "cores": cores}
+
+
 def main() -> None:
     args = parse_args()
     args.dataset, args.data_dir = common.data_choice()
@@ -196,7 +209,7 @@ def main() -> None:
         console.print(f"matmul peak, {args.repeats} round(s) of {args.epochs}-epoch runs, matmul peak again")
         first_peak = peak(Path(tmp), args)
         runs = run_rounds(args, Path(tmp))
-        machine = {"peak": peak(Path(tmp), args, first_peak), **summary.machine()}
+        machine = {"peak": peak(Path(tmp), args, first_peak), "ceiling": ceiling(Path(tmp)), **summary.machine()}
     report = summary.build(runs, machine, args, started)
     summary.show(report)
     if args.json:

@@ -22,6 +22,8 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dlrun-test-cache-")
 # below also restores this after any test that changes it).
 os.environ["DLRUN_NO_TFDS"] = "1"
 os.environ.pop("DLRUN_DATA_DIR", None)
+# Two CPU devices on any machine, so that replicas spread over them as on a 2-core CPU.
+os.environ["DLRUN_CPU_DEVICES"] = "2"
 configure()  # now, before any test's JAX work: JAX decides on the compile cache at its first compile
 
 

@@ -220,18 +220,16 @@ def test_vmapped_seeds_equal_separate_runs(base_runs, seed_index):
             assert h_together[key] == pytest.approx(value, abs=1e-5), key
 
 
-def test_three_seeds_spread_over_the_cpu_devices_equal_separate_runs(tiny_exp, images, base_runs):
-    """The suite runs with one CPU device per core (`configure`); on two, three replicas are
-    padded to four, two per device, and the copy is never reported."""
-    where = placement(3)
-    devices = 1 if where.mesh is None else where.mesh.size
-    assert where.replicas == -(-3 // devices) * devices and where.spread == (devices > 1)
-    three = train_one(tiny_exp, images, [0, 1, 2])
-    assert len(three.final["test_loss"]) == 3 and len(three.history[-1]["train_loss"]) == 3
+def test_replicas_spread_over_as_many_cpu_devices_as_divide_them(tiny_exp, images, base_runs):
+    """The suite runs with two CPU devices (conftest.py): four replicas train two per
+    device, to the numbers each seed gets alone; three stay on one device."""
+    assert placement(4).spread and placement(4).mesh.size == 2 and placement(3).mesh is None
+    four = train_one(tiny_exp, images, [0, 1, 2, 3])
+    assert len(four.final["test_loss"]) == 4 and len(four.history[-1]["train_loss"]) == 4
     for seed in (0, 1):
         alone = _column(base_runs[f"seed{seed}"], 0)
         for key, value in alone["final"].items():
-            assert _column(three, seed)["final"][key] == pytest.approx(value, abs=1e-5), key
+            assert _column(four, seed)["final"][key] == pytest.approx(value, abs=1e-5), key
 
 
 def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_runs):

@@ -33,8 +33,7 @@ def run_cli(*args: str):
 
 
 def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypatch):
-    """Three seeds: on two devices the replicas are padded to four, and the checkpoint holds three."""
-    full = runner.run(build_request("compare", "regularization", SMALL, (0, 1, 2), None, tmp_path / "a"))
+    full = runner.run(build_request("compare", "regularization", SMALL, (0, 1), None, tmp_path / "a"))
     record_epoch, calls = train_module._record_epoch, {"n": 0}
 
     def interrupt_on_the_sixth_epoch_record(*args):
@@ -45,7 +44,7 @@ def test_resume_ends_with_the_numbers_of_an_uninterrupted_run(tmp_path, monkeypa
 
     monkeypatch.setattr(train_module, "_record_epoch", interrupt_on_the_sixth_epoch_record)
     out = tmp_path / "b"
-    part = runner.run(build_request("compare", "regularization", SMALL, (0, 1, 2), None, out, checkpoint_every=1))
+    part = runner.run(build_request("compare", "regularization", SMALL, (0, 1), None, out, checkpoint_every=1))
     assert [r["status"] for r in part["results"]] == ["ok", "interrupted"] and not part["complete"]
     monkeypatch.setattr(train_module, "_record_epoch", record_epoch)
     resumed = runner.run(
@@ -226,8 +225,9 @@ def _dlrun_json(args: list[str], env: dict) -> dict:
     ],
 )
 def test_four_devices_match_the_single_device_run(tmp_path, name, train_size):
-    """The three seeds spread over three of the four devices, one each."""
-    args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "3", "--out", str(tmp_path)]
+    """The four seeds spread over the four devices, one each; the single-device run is
+    forced with DLRUN_CPU_DEVICES=1 (else the CPU's cores are devices)."""
+    args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "4", "--out", str(tmp_path)]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
     one = _dlrun_json(args, env | {"DLRUN_CPU_DEVICES": "1"})
     assert json.loads((Path(one["run_dir"]) / "record.json").read_text())["environment"]["device_count"] == 1

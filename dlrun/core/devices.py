@@ -12,7 +12,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from dlrun.errors import ConfigError
 
-MAX_CPU_DEVICES = 8  # more devices than replicas only add padding
+MAX_CPU_DEVICES = 8
 
 _configured = False  # JAX's configuration is the process's: set once, before the first compile
 
@@ -67,9 +67,10 @@ def cpu_device_count() -> int:
 
 
 def _make_cpu_devices() -> None:
-    """Set the CPU device count before JAX starts its backends; a count forced through
-    XLA_FLAGS is left alone."""
-    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+    """Set the CPU device count before JAX starts its backends. A count forced through
+    XLA_FLAGS is left alone, and each process of a multi-host run keeps one device (its
+    mini-batches are split across the processes)."""
+    if multi_host() or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return
     jax.config.update("jax_num_cpu_devices", cpu_device_count())
 
@@ -95,24 +96,13 @@ class StopAgreement:
 
 class Placement(NamedTuple):
     """Where a cohort's arrays live. Replicas (seeds x variants) are independent, so with
-    several devices in one process they are spread over them: each device trains its share
-    [R / n] and nothing is exchanged until the metrics come back. The replica count is then
-    padded to a multiple of the devices with copies of the last replica, which are never
-    reported. In a multi-host run, or for a single replica on a GPU, every device holds
-    every replica and each mini-batch is split across them (data parallelism)."""
+    several devices in one process they are spread over as many devices as divide their
+    number: each device trains its share and nothing is exchanged until the metrics come
+    back. In a multi-host run, or for replicas that do not divide over several GPUs, every
+    device holds every replica and each mini-batch is split across them (data parallelism)."""
 
     mesh: Mesh | None  # None: the default device alone
-    spread: bool  # the leading replica axis is split over the mesh
-    replicas: int  # R, padded when spread
-
-    def pad(self, tree):
-        """Host arrays [R, ...] -> [self.replicas, ...]: copies of the last replica appended."""
-
-        def padded(a):
-            a = np.asarray(a)
-            return np.concatenate([a, np.repeat(a[-1:], self.replicas - len(a), axis=0)]) if len(a) else a
-
-        return jax.tree.map(padded, tree)
+    spread: bool  # the leading replica axis [R] is split over the mesh
 
     def put(self, tree, per_replica: bool):
         """Put arrays on the device(s) once: split along the replicas (`per_replica` arrays
@@ -141,13 +131,14 @@ class Placement(NamedTuple):
 
 
 def placement(replicas: int) -> Placement:
-    """How R replicas are placed on the visible devices (see `Placement`). Forced CPU devices
-    (`jax_num_cpu_devices`) are cores: a lone replica stays on one of them, since splitting
-    its mini-batches across cores measured slower than one device using both."""
+    """How R replicas are placed on the visible devices (see `Placement`). CPU devices are
+    cores (`cpu_device_count`): replicas that do not divide over them stay on one device,
+    which then uses every core, since splitting mini-batches across cores, or padding the
+    replicas to a multiple, measured slower (docs/benchmark.md)."""
     devices = jax.devices()
-    if len(devices) == 1 or (replicas == 1 and devices[0].platform == "cpu"):
-        return Placement(None, False, replicas)
-    if multi_host() or replicas == 1:
-        return Placement(Mesh(np.array(devices), ("data",)), False, replicas)
-    n = min(len(devices), replicas)
-    return Placement(Mesh(np.array(devices[:n]), ("replicas",)), True, -(-replicas // n) * n)
+    spread_over = max(d for d in range(1, len(devices) + 1) if replicas % d == 0)
+    if multi_host() or (spread_over == 1 and devices[0].platform != "cpu" and len(devices) > 1):
+        return Placement(Mesh(np.array(devices), ("data",)), False)
+    if spread_over == 1:
+        return Placement(None, False)
+    return Placement(Mesh(np.array(devices[:spread_over]), ("replicas",)), True)

@@ -95,7 +95,7 @@ class Setup(NamedTuple):
     host_data: TaskData | None  # None while a cohort waits its turn (see `set_up`)
     data: TaskData | None  # on the device(s), placed when the cohort trains (`placed`)
     graphdef: nnx.GraphDef
-    placement: Placement  # R replicas, padded when spread over devices
+    placement: Placement  # the R replicas on the device(s)
     make_state: Callable[[], Any]  # the initial TrainState [R, ...]
     hyper: Hyper  # [R] on the device(s)
     order_of: Callable[[int], np.ndarray]  # epoch -> data order [R, steps, B]
@@ -119,9 +119,9 @@ def set_up(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds
     for exp in experiments:
         check_settings(exp, n_train)
     where = placement(len(experiments) * len(seeds))
-    graphdef, (replica_seeds, numbers) = model_graphdef(lead), where.pad(init_inputs(experiments, seeds))
+    graphdef, (replica_seeds, numbers) = model_graphdef(lead), init_inputs(experiments, seeds)
     make_state, state_shapes = initial_state(compiler, lead, replica_seeds, numbers)
-    hyper = where.put(where.pad(Hyper.stack(experiments, len(seeds))), per_replica=True)
+    hyper = where.put(Hyper.stack(experiments, len(seeds)), per_replica=True)
     order_of = functools.partial(data_order, replica_seeds, n_train=n_train, batch=lead.batch_size or n_train)
     # Traced against shapes, before the initial state exists: each program compiles while the next is traced.
     shapes = where.shapes(state_shapes, per_replica=True), where.shapes(host_data, per_replica=False)
@@ -176,9 +176,8 @@ class Cohort:
         ]
         self.active, self.first_epoch = set(range(len(setup.experiments))), 0
         state = self.setup.make_state()
-        if checkpointer and (saved := checkpointer.restore(self._unpadded_shapes(state))):
+        if checkpointer and (saved := checkpointer.restore(state)):
             self.first_epoch, state = self._resume(saved)
-            state = self.setup.placement.pad(state)
         self.state = self.setup.placement.put(state, per_replica=True)
         self.tested = None  # (a state, its test metrics): the final numbers reuse them for that state
         self.weights: list = []  # set by finish()
@@ -263,21 +262,7 @@ class Cohort:
             dict(history=r.history, epochs=r.epochs, status=r.status, active=v in self.active)
             for v, r in enumerate(self.results)
         ]
-        self.checkpointer.save(epoch, self._unpadded(jax.device_get(self.state)), {"results": progress})
-
-    def _unpadded(self, state):
-        """The host state of the R replicas reported: a checkpoint holds no padding, so a run
-        can resume on another number of devices."""
-        return jax.tree.map(lambda a: a[: self._reported], state)
-
-    def _unpadded_shapes(self, state):
-        return jax.tree.map(
-            lambda a: jax.ShapeDtypeStruct((self._reported, *a.shape[1:]), a.dtype, sharding=a.sharding), state
-        )
-
-    @property
-    def _reported(self) -> int:
-        return len(self.setup.experiments) * len(self.setup.seeds)
+        self.checkpointer.save(epoch, self.state, {"results": progress})
 
 
 def train_cohort(compiler: Compiler, experiments: list[Experiment], loaded: Any, seeds: list[int]) -> tuple[list, list]:
