@@ -14,10 +14,9 @@ import optax
 import pytest
 from flax import nnx
 
-from dlrun.core import engine
+from dlrun.core import devices, engine
 from dlrun.core.compiler import Compiler
 from dlrun.core.config import EarlyStopping, Optimizer, Precision, resolved
-from dlrun.core.devices import placement
 from dlrun.core.losses import cross_entropy
 from dlrun.core.registry import get_experiment
 from dlrun.core.trainer import Cohort, check_settings, set_up, train_cohort
@@ -223,13 +222,26 @@ def test_vmapped_seeds_equal_separate_runs(base_runs, seed_index):
 def test_replicas_spread_over_as_many_cpu_devices_as_divide_them(tiny_exp, images, base_runs):
     """The suite runs with two CPU devices (conftest.py): four replicas train two per
     device, to the numbers each seed gets alone; three stay on one device."""
-    assert placement(4).spread and placement(4).mesh.size == 2 and placement(3).mesh is None
+    assert devices.placement(4).spread and devices.placement(4).mesh.size == 2 and devices.placement(3).mesh is None
     four = train_one(tiny_exp, images, [0, 1, 2, 3])
     assert len(four.final["test_loss"]) == 4 and len(four.history[-1]["train_loss"]) == 4
     for seed in (0, 1):
         alone = _column(base_runs[f"seed{seed}"], 0)
         for key, value in alone["final"].items():
             assert _column(four, seed)["final"][key] == pytest.approx(value, abs=1e-5), key
+
+
+def test_a_cpu_gets_as_many_devices_as_divide_the_replicas(monkeypatch):
+    monkeypatch.delenv("DLRUN_CPU_DEVICES")
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: {0, 1})  # two cores
+    assert [devices.cpu_device_count(r) for r in (1, 2, 3, 4, 10)] == [1, 2, 1, 2, 2]
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert [devices.cpu_device_count(r) for r in (3, 10, 16)] == [3, 5, 8]  # at most MAX_CPU_DEVICES
+    monkeypatch.setenv("DLRUN_CPU_DEVICES", "1")
+    assert devices.cpu_device_count(4) == 1
+    monkeypatch.setenv("DLRUN_CPU_DEVICES", "two")
+    with pytest.raises(ConfigError, match="DLRUN_CPU_DEVICES must be a whole number of at least 1, got 'two'"):
+        devices.cpu_device_count(4)
 
 
 def test_variants_batched_in_one_program_equal_separate_runs(tiny, images, base_runs):

@@ -28,10 +28,10 @@ def cache_dir() -> Path:
     return Path(base) / "dlrun" / "jax"
 
 
-def configure() -> None:
+def configure(replicas: int = 1) -> None:
     """Once per process, before the first compile: the persistent cache (so a rerun does
-    not recompile; DLRUN_NO_CACHE=1 turns it off) and, when asked through the environment,
-    multi-host JAX."""
+    not recompile; DLRUN_NO_CACHE=1 turns it off), multi-host JAX when asked through the
+    environment, and the CPU devices for a run whose cohorts train `replicas` replicas each."""
     global _configured
     if _configured:
         return
@@ -46,7 +46,7 @@ def configure() -> None:
         # so that stopping one process stops them all at the same epoch instead of leaving
         # the others waiting in a collective.
         signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
-    _make_cpu_devices()
+    _make_cpu_devices(replicas)
     if not os.environ.get("DLRUN_NO_CACHE"):
         jax.config.update("jax_compilation_cache_dir", str(cache_dir()))
         # Cache every program, however fast it compiled: start-up is what a rerun must win.
@@ -54,25 +54,27 @@ def configure() -> None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-def cpu_device_count() -> int:
-    """CPU devices for JAX to make: DLRUN_CPU_DEVICES, else one per core this process may
-    use (at most MAX_CPU_DEVICES), so that replicas spread over the cores (`placement`)."""
+def cpu_device_count(replicas: int) -> int:
+    """CPU devices for JAX to make: DLRUN_CPU_DEVICES, else the most that divide the
+    replicas, one per core this process may use (at most MAX_CPU_DEVICES). Replicas then
+    spread over the cores (`placement`); a run whose replicas do not divide keeps one
+    device, since a second device slows what runs on the first (docs/benchmark.md)."""
     setting = os.environ.get("DLRUN_CPU_DEVICES")
     if setting:
         if not setting.isdigit() or int(setting) < 1:
             raise ConfigError(f"DLRUN_CPU_DEVICES must be a whole number of at least 1, got {setting!r}")
         return int(setting)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(cores, MAX_CPU_DEVICES)
+    return max(d for d in range(1, min(cores, MAX_CPU_DEVICES) + 1) if replicas % d == 0)
 
 
-def _make_cpu_devices() -> None:
+def _make_cpu_devices(replicas: int) -> None:
     """Set the CPU device count before JAX starts its backends. A count forced through
     XLA_FLAGS is left alone, and each process of a multi-host run keeps one device (its
     mini-batches are split across the processes)."""
     if multi_host() or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return
-    jax.config.update("jax_num_cpu_devices", cpu_device_count())
+    jax.config.update("jax_num_cpu_devices", cpu_device_count(replicas))
 
 
 class StopAgreement:

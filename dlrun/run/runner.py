@@ -93,7 +93,7 @@ class Run:
     """One `train` or `compare` command's run: its compiler, its record and its folder."""
 
     def __init__(self, request: RunRequest):
-        configure()  # before any JAX work: multi-host start-up, the compile cache
+        configure(len(request.seeds))  # before any JAX work: multi-host start-up, CPU devices, the compile cache
         self.request, self.compiler, self.stop = request, Compiler(), StopAgreement()
         self.primary = _primary_process()
         self.results: dict[str, VariantResult] = {}
