@@ -1,5 +1,5 @@
-"""Where programs run: the persistent compilation cache, multi-host start-up, and the
-device mesh used for data parallelism when several devices are visible."""
+"""Where programs run: the persistent compilation cache, multi-host start-up, the CPU
+devices a run asks for, and how a cohort's replicas are placed on the devices."""
 
 import os
 import signal
