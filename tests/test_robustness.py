@@ -225,9 +225,9 @@ def _dlrun_json(args: list[str], env: dict) -> dict:
     ],
 )
 def test_four_devices_match_the_single_device_run(tmp_path, name, train_size):
-    """The four seeds spread over the four devices, one each; the single-device run is
-    forced with DLRUN_CPU_DEVICES=1 (else the CPU's cores are devices)."""
-    args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "4", "--out", str(tmp_path)]
+    """Two seeds spread over two of the four devices; the single-device run is forced with
+    DLRUN_CPU_DEVICES=1 (else the CPU's cores are devices)."""
+    args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "2", "--out", str(tmp_path)]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
     one = _dlrun_json(args, env | {"DLRUN_CPU_DEVICES": "1"})
     assert json.loads((Path(one["run_dir"]) / "record.json").read_text())["environment"]["device_count"] == 1
@@ -305,6 +305,7 @@ def test_two_processes_train_as_one_multi_host_run(tmp_path):
     assert "test acc" in err0  # the table, on stderr with --json
 
 
+@pytest.mark.slow  # two processes training until a signal: about 45 s
 def test_sigterm_to_one_process_stops_every_process_after_the_same_epoch(tmp_path):
     """JAX's preemption service: SIGTERM to process 1 alone stops both processes after one
     epoch they agree on (no process is left waiting in a collective), process 0 checkpoints
