@@ -36,7 +36,7 @@ def command_line(workload: common.Workload, args, out: str) -> list[str]:
     settings every other contender uses."""
     for v in workload.variants:
         exp = get_experiment(v.dlrun_name)
-        assert exp.model.hidden == v.hidden and exp.model.activation.name == v.activation, exp.name
+        assert exp.model.hidden == v.hidden and exp.model.activation.value == v.activation, exp.name
         assert exp.optimizer.learning_rate == v.lr and exp.batch_size == common.BATCH, exp.name
     seeds = workload.seeds
     assert seeds == tuple(range(seeds[0], seeds[0] + len(seeds))), "dlrun takes consecutive seeds"

@@ -101,6 +101,8 @@ def targets(rows: list[dict], ceiling: dict) -> list[dict]:
             )
         )
     for peer, name in (("keras", "Keras 3 fit"), ("jax", "the plain JAX loop")):
+        if not any(r["key"] == peer for r in rows):  # not among the contenders asked for
+            continue
         checks.append(
             _speedup_target(rows, workloads, peer, "cold", 1.0 + 1e-9, f"every workload: dlrun cold faster than {name}")
         )
