@@ -22,8 +22,10 @@ os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="dlrun-test-cache-")
 # below also restores this after any test that changes it).
 os.environ["DLRUN_NO_TFDS"] = "1"
 os.environ.pop("DLRUN_DATA_DIR", None)
-# Two CPU devices on any machine, so that replicas spread over them as on a 2-core CPU.
-os.environ["DLRUN_CPU_DEVICES"] = "2"
+# One CPU device on any machine, for this process and the dlrun processes tests start
+# (a second device slows the first, and each program would compile partitioned); tests that
+# spread replicas over devices ask for them in a process of their own.
+os.environ["DLRUN_CPU_DEVICES"] = "1"
 configure()  # now, before any test's JAX work: JAX decides on the compile cache at its first compile
 
 

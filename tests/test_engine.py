@@ -219,18 +219,6 @@ def test_vmapped_seeds_equal_separate_runs(base_runs, seed_index):
             assert h_together[key] == pytest.approx(value, abs=1e-5), key
 
 
-def test_replicas_spread_over_as_many_cpu_devices_as_divide_them(tiny_exp, images, base_runs):
-    """The suite runs with two CPU devices (conftest.py): four replicas train two per
-    device, to the numbers each seed gets alone; three stay on one device."""
-    assert devices.placement(4).spread and devices.placement(4).mesh.size == 2 and devices.placement(3).mesh is None
-    four = train_one(tiny_exp, images, [0, 1, 2, 3])
-    assert len(four.final["test_loss"]) == 4 and len(four.history[-1]["train_loss"]) == 4
-    for seed in (0, 1):
-        alone = _column(base_runs[f"seed{seed}"], 0)
-        for key, value in alone["final"].items():
-            assert _column(four, seed)["final"][key] == pytest.approx(value, abs=1e-5), key
-
-
 def test_a_cpu_gets_as_many_devices_as_divide_the_replicas(monkeypatch):
     monkeypatch.delenv("DLRUN_CPU_DEVICES")
     monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: {0, 1})  # two cores

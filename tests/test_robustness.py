@@ -221,21 +221,25 @@ def _dlrun_json(args: list[str], env: dict) -> dict:
     "name, train_size",
     [
         ("mnist-relu-3layer-noisy-dropout", "800"),  # Loop.SCAN, with dropout keys
-        ("mnist-cnn", "400"),  # Loop.STEPS: start, step and finish compiled apart
+        pytest.param("mnist-cnn", "400", marks=pytest.mark.slow),  # Loop.STEPS: start, step and finish apart
     ],
 )
 def test_four_devices_match_the_single_device_run(tmp_path, name, train_size):
-    """Two seeds spread over two of the four devices; the single-device run is forced with
-    DLRUN_CPU_DEVICES=1 (else the CPU's cores are devices)."""
+    """Two seeds, one per device, over the two CPU devices a 2-core CPU gets
+    (DLRUN_CPU_DEVICES=2) and over two of four forced in XLA_FLAGS, against one device."""
     args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "2", "--out", str(tmp_path)]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
     one = _dlrun_json(args, env | {"DLRUN_CPU_DEVICES": "1"})
     assert json.loads((Path(one["run_dir"]) / "record.json").read_text())["environment"]["device_count"] == 1
-    four = _dlrun_json(args, env | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    record = json.loads((Path(four["run_dir"]) / "record.json").read_text())
-    assert record["environment"]["device_count"] == 4
-    for key in ("test_accuracy", "train_accuracy", "test_loss"):
-        assert four["results"][0][key] == pytest.approx(one["results"][0][key], abs=1e-4)
+    for devices, extra in (
+        (2, {"DLRUN_CPU_DEVICES": "2"}),
+        (4, {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}),
+    ):
+        spread = _dlrun_json(args, env | extra)
+        record = json.loads((Path(spread["run_dir"]) / "record.json").read_text())
+        assert record["environment"]["device_count"] == devices
+        for key in ("test_accuracy", "train_accuracy", "test_loss"):
+            assert spread["results"][0][key] == pytest.approx(one["results"][0][key], abs=1e-4)
 
 
 def test_a_second_run_loads_its_programs_from_the_persistent_cache(tmp_path):
