@@ -1,5 +1,9 @@
 """What tests build from dlrun's public pieces: one experiment trained start to end, one
-seed's initial weights, one replica's hyper-parameters."""
+seed's initial weights, one replica's hyper-parameters; and data archives."""
+
+import io
+import tarfile
+from pathlib import Path
 
 import jax
 
@@ -32,3 +36,16 @@ def init_params(exp: Experiment, seed: int):
 def one_hyper(exp: Experiment) -> Hyper:
     """One replica's numeric settings (scalars), as the epoch program reads them."""
     return Hyper(*(v[0] for v in Hyper.stack([exp], 1)))
+
+
+def write_tarball(path: Path, members: dict[str, bytes | str]) -> Path:
+    """A gzipped tarball with these members (name -> content; text is Latin-1 encoded, as
+    the Reuters-21578 files are)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, content in members.items():
+            raw = content if isinstance(content, bytes) else content.encode("latin-1")
+            info = tarfile.TarInfo(name)
+            info.size = len(raw)
+            tar.addfile(info, io.BytesIO(raw))
+    return path

@@ -6,10 +6,8 @@ the shared folder, Keras's numbers."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
-import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from dlrun.data.reuters import Wires, bag_of_words, build_wires, keras_split, ke
 from dlrun.errors import DataError
 from dlrun.families.documents.pictures import topic_table
 from dlrun.families.documents.task import DOCUMENT_CLASSIFICATION
-from helpers import train_one
+from helpers import train_one, write_tarball
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "reuters21578" / reuters.TARBALL
 
@@ -90,18 +88,6 @@ def generated_wires(n: int = 400, seed: int = 0) -> list[tuple[list[str] | None,
             wires.append((None, "No topics here, so it never counts."))
             wires.append((["rare"], "a topic seen too rarely"))
     return wires
-
-
-def write_tarball(path: Path, files: dict[str, str]) -> Path:
-    """A gzipped tarball with these members (name -> text), Latin-1 encoded."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            raw = text.encode("latin-1")
-            info = tarfile.TarInfo(name)
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-    return path
 
 
 def generated_files(n: int = 400) -> dict[str, str]:

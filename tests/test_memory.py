@@ -5,9 +5,7 @@ story and gives padding nothing, the linear start, the LSTM's reading order, and
 on generated stories (end to end through the CLI, with the attention picture). The real
 files are used only by the test that names them (skipped when absent)."""
 
-import io
 import json
-import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,7 +32,7 @@ from dlrun.families.memory.models import (
     sentence_vectors,
     story_then_question,
 )
-from helpers import train_one
+from helpers import train_one, write_tarball
 
 REAL_BABI = Path(__file__).resolve().parents[2] / "shared" / "data" / "babi" / "en-10k"
 
@@ -158,15 +156,6 @@ def _write_folder(folder: Path) -> Path:
     return folder
 
 
-def _write_tarball(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, raw in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(raw)
-            tar.addfile(info, io.BytesIO(raw))
-    return path
-
-
 def test_the_standard_layout_and_an_en10k_folder_read_the_same(tmp_path):
     _write_folder(tmp_path / "a" / "tasks_1-20_v1-2" / "en-10k")
     _write_folder(tmp_path / "b" / "en-10k")
@@ -180,7 +169,7 @@ def test_the_tarball_is_read_in_memory_and_only_its_en10k_members(tmp_path):
     files = _task_files()
     members = {f"tasks_1-20_v1-2/en/{name}": b"1 Not the 10k version.\n" for name in files}  # the 1k files first
     members |= {f"tasks_1-20_v1-2/en-10k/{name}": text.encode() for name, text in files.items()}
-    _write_tarball(tmp_path / "tasks_1-20_v1-2.tar.gz", members)
+    write_tarball(tmp_path / "tasks_1-20_v1-2.tar.gz", members)
     _write_folder(tmp_path / "copy" / "en-10k")
     before = sorted(p.name for p in tmp_path.iterdir())
     from_tarball = load_babi(tmp_path)
@@ -190,7 +179,7 @@ def test_the_tarball_is_read_in_memory_and_only_its_en10k_members(tmp_path):
 
 def test_a_tarball_without_a_task_file_or_not_a_tarball_is_refused(tmp_path):
     files = {f"tasks_1-20_v1-2/en-10k/{n}": t.encode() for n, t in _task_files().items() if "qa2" not in n}
-    _write_tarball(tmp_path / "tasks_1-20_v1-2.tar.gz", files)
+    write_tarball(tmp_path / "tasks_1-20_v1-2.tar.gz", files)
     with pytest.raises(DataError, match=r"no en-10k/qa2_\*_train.txt inside \(bAbI task 2, train split\)"):
         load_babi(tmp_path)
     (tmp_path / "tasks_1-20_v1-2.tar.gz").write_bytes(b"not a tarball")
@@ -199,7 +188,7 @@ def test_a_tarball_without_a_task_file_or_not_a_tarball_is_refused(tmp_path):
 
 
 def test_tarballs_over_the_bounds_are_refused_before_reading(tmp_path, monkeypatch):
-    _write_tarball(
+    write_tarball(
         tmp_path / "tasks_1-20_v1-2.tar.gz",
         {f"tasks_1-20_v1-2/en-10k/{name}": text.encode() for name, text in _task_files().items()},
     )

@@ -4,9 +4,7 @@ padding-proof models (the LSTM's last real state, the order-blind bag of words),
 on the generated corpus, the pictures, and the CLI. Runs on the generated corpus;
 the real files are used only by the one test that needs them (skipped when absent)."""
 
-import io
 import json
-import tarfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from dlrun.families.sentiment.config import PROBE, BagOfWordsConfig, Cell, Reade
 from dlrun.families.sentiment.config import SENTIMENT as SENTIMENT_REF
 from dlrun.families.sentiment.pictures import accuracy_by_length
 from dlrun.families.sentiment.task import SENTIMENT
+from helpers import write_tarball
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / polarity.FOLDER
 
@@ -55,15 +54,6 @@ def write_pair(folder: Path, n: int = 20) -> Path:
     (folder / polarity.POS_FILE).write_text(lines(n, "good"))
     (folder / polarity.NEG_FILE).write_text(lines(n, "bad"))
     return folder
-
-
-def write_archive(path: Path, members: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 # --------------------------------------------------------------------------- the files
@@ -186,7 +176,7 @@ def test_data_dir_layouts(tmp_path):
     folder = write_pair(tmp_path / "c")
     members = {f"rt-polaritydata/{n}": (folder / n).read_bytes() for n in (polarity.POS_FILE, polarity.NEG_FILE)}
     (tmp_path / "d").mkdir()
-    write_archive(tmp_path / "d" / polarity.ARCHIVE, members)
+    write_tarball(tmp_path / "d" / polarity.ARCHIVE, members)
     from_archive = polarity.load_polarity(tmp_path / "d")
     assert from_archive.train == corpus.train and from_archive.sha256 == corpus.sha256
     assert polarity.ARCHIVE in from_archive.source
@@ -206,7 +196,7 @@ def test_bad_data_dirs_and_archives_give_one_line_errors(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"cannot read .*rt-polaritydata\.tar\.gz"):
         polarity.load_polarity(tmp_path / "broken")
     (tmp_path / "partial").mkdir()
-    write_archive(tmp_path / "partial" / polarity.ARCHIVE, {"rt-polaritydata/rt-polarity.pos": b"x\n" * 20})
+    write_tarball(tmp_path / "partial" / polarity.ARCHIVE, {"rt-polaritydata/rt-polarity.pos": b"x\n" * 20})
     with pytest.raises(DataError, match="no rt-polarity.neg inside"):
         polarity.load_polarity(tmp_path / "partial")
     bad_line = write_pair(tmp_path / "bad")

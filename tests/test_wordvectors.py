@@ -4,10 +4,8 @@ table, windows, the corpus readers (text8, Reuters bodies) and their errors, lea
 generated corpus with planted structure, and the CLI. The real files are used only by the
 tests that name them (skipped when absent)."""
 
-import io
 import json
 import math
-import tarfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -32,6 +30,7 @@ from dlrun.errors import DataError
 from dlrun.families.wordvectors import task as wv
 from dlrun.families.wordvectors.config import Architecture, Word2VecConfig
 from dlrun.families.wordvectors.pictures import pca_2d
+from helpers import write_tarball
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL_QUESTIONS = SHARED / "word2vec" / "questions-words.txt"
@@ -451,16 +450,6 @@ def sgml(bodies: list[str | None]) -> str:
         topics = "<D>earn</D>" if i % 2 else ""
         blocks.append(f'<REUTERS NEWID="{i}">\n<TOPICS>{topics}</TOPICS>\n{text}\n</REUTERS>\n')
     return '<!DOCTYPE lewis SYSTEM "lewis.dtd">\n' + "".join(blocks)
-
-
-def write_tarball(path: Path, files: dict[str, str]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode("latin-1")
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def test_reuters_bodies_of_every_wire_with_entities_decoded():
