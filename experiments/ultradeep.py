@@ -141,31 +141,24 @@ register_group(
         "plain vs residual vs highway MLPs of 10 and 50 blocks, sigmoid and ReLU; one block deleted",
         tuple(net(c, d, a) for a in (SIGMOID, RELU) for d in (10, 50) for c in Connection),
         (
-            Claim(
-                net(RESIDUAL, 50, SIGMOID),
-                net(PLAIN, 50, SIGMOID),
-                0.6,
-                text="residual 50 sigmoid beats plain 50 sigmoid (chance) by more than 0.6",
+            *(
+                Claim(
+                    net(c, 50, SIGMOID),
+                    net(PLAIN, 50, SIGMOID),
+                    0.6,
+                    text=f"{c.value} 50 sigmoid beats plain 50 sigmoid (chance) by more than 0.6",
+                )
+                for c in (RESIDUAL, HIGHWAY)
             ),
-            Claim(
-                net(HIGHWAY, 50, SIGMOID),
-                net(PLAIN, 50, SIGMOID),
-                0.6,
-                text="highway 50 sigmoid beats plain 50 sigmoid (chance) by more than 0.6",
-            ),
-            Claim(
-                net(PLAIN, 50, RELU),
-                net(RESIDUAL, 50, RELU),
-                1.5,
-                metric="train_loss",
-                text="plain 50 ReLU's training loss stays more than 1.5 above residual 50's",
-            ),
-            Claim(
-                net(PLAIN, 50, RELU),
-                net(HIGHWAY, 50, RELU),
-                1.5,
-                metric="train_loss",
-                text="plain 50 ReLU's training loss stays more than 1.5 above highway 50's",
+            *(
+                Claim(
+                    net(PLAIN, 50, RELU),
+                    net(c, 50, RELU),
+                    1.5,
+                    metric="train_loss",
+                    text=f"plain 50 ReLU's training loss stays more than 1.5 above {c.value} 50's",
+                )
+                for c in (RESIDUAL, HIGHWAY)
             ),
             *(about_as_good(c, 50, a) for a in (SIGMOID, RELU) for c in (RESIDUAL, HIGHWAY)),
             Claim(
