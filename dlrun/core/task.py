@@ -142,6 +142,31 @@ class Task:
         raise ConfigError(f"{exp.name} makes no predictions from an input; `dlrun evaluate` measures it")
 
 
+def in_chunks(fn: Callable, model, inputs: tuple, size: int, fill: tuple | None = None):
+    """fn(model, *inputs) over inputs with a leading [N] axis, `size` rows at a time: one
+    compiled loop whatever N, so evaluating a whole split needs the memory of one chunk.
+    The last chunk is padded with `fill` (a value per input, default 0) and the padding
+    dropped; every output keeps a leading [N] axis."""
+    n = inputs[0].shape[0]
+    if n <= size:
+        return fn(model, *inputs)
+    chunks = math.ceil(n / size)
+    pad = chunks * size - n
+    parts = tuple(
+        jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1), constant_values=value).reshape(chunks, size, *a.shape[1:])
+        for a, value in zip(inputs, fill or (0,) * len(inputs), strict=True)
+    )
+    # The weights enter the loop as its (unchanged) carry: NNX refuses variables traced
+    # outside a transform inside it (a recurrent model's own scan), so they cannot be closed over.
+    graphdef, state = nnx.split(model)
+
+    def chunk(state, part):
+        return state, fn(nnx.merge(graphdef, state), *part)
+
+    _, out = jax.lax.scan(chunk, state, parts)  # leaves [chunks, size, ...]
+    return jax.tree.map(lambda a: a.reshape(chunks * size, *a.shape[2:])[:n], out)
+
+
 def computed(exp, tree):
     """The float32 arrays of `tree` in the experiment's compute type: bfloat16 under
     `Precision.BF16` (the float32 originals stay the master copy, and gradients flow back

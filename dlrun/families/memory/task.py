@@ -13,7 +13,6 @@ attended statement of some hop (two facts need two hops: one hop reads at most o
 """
 
 import functools
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 from dlrun.core.losses import accuracy
-from dlrun.core.task import DataInfo, Prediction, Query, Task, TaskData, training_subset
+from dlrun.core.task import DataInfo, Prediction, Query, Task, TaskData, in_chunks, training_subset
 from dlrun.data.babi import MAX_SENTENCE_WORDS, TASKS, BabiData, Question, Story, count_questions, load_babi, words_of
 from dlrun.errors import ConfigError, DataError
 from dlrun.families.memory import pictures
@@ -134,27 +133,10 @@ def select(split: Questions, rows: np.ndarray) -> Questions:
 # --------------------------------------------------------------------------- compiled pieces
 
 
-def in_chunks(fn, model, split: Questions):
+def over_split(fn, model, split: Questions):
     """fn(model, memories, question) over a whole split, EVAL_CHUNK questions at a time
-    (one compiled loop whatever the split's size); each output has a leading [N] axis."""
-    n = split.question.shape[0]
-    if n <= EVAL_CHUNK:
-        return fn(model, split.memories, split.question)
-    chunks = math.ceil(n / EVAL_CHUNK)
-    pad = chunks * EVAL_CHUNK - n  # empty questions, dropped afterwards
-    memories = jnp.pad(split.memories, ((0, pad), (0, 0), (0, 0))).reshape(
-        chunks, EVAL_CHUNK, *split.memories.shape[1:]
-    )
-    question = jnp.pad(split.question, ((0, pad), (0, 0))).reshape(chunks, EVAL_CHUNK, -1)
-    # The weights enter the loop as its (unchanged) carry: NNX refuses variables traced
-    # outside a transform inside it (the LSTM's own scan), so they cannot be closed over.
-    graphdef, state = nnx.split(model)
-
-    def chunk(state, part):
-        return state, fn(nnx.merge(graphdef, state), *part)
-
-    _, out = jax.lax.scan(chunk, state, (memories, question))
-    return jax.tree.map(lambda a: a.reshape(chunks * EVAL_CHUNK, *a.shape[2:])[:n], out)
+    (padded with empty questions); each output has a leading [N] axis."""
+    return in_chunks(fn, model, (split.memories, split.question), EVAL_CHUNK)
 
 
 def _logits(model, memories, question):
@@ -168,7 +150,7 @@ def _read(model, memories, question):
 @nnx.jit
 def attention_of(model, split: Questions):
     """(guesses [N], attention [N, K, M]) of an attending model on a whole split."""
-    logits, attention = in_chunks(_read, model, split)
+    logits, attention = over_split(_read, model, split)
     return jnp.argmax(logits, axis=-1), attention
 
 
@@ -283,7 +265,7 @@ class BabiQuestionAnswering(Task):
         return exp.loss(logits, batch.answer), {"accuracy": accuracy(logits, batch.answer)}
 
     def evaluate(self, exp, model, split: Questions):
-        logits = in_chunks(_logits, model, split)  # [N, V]
+        logits = over_split(_logits, model, split)  # [N, V]
         return {"loss": exp.loss(logits, split.answer), "accuracy": accuracy(logits, split.answer)}
 
     def host_metrics(self, exp, model, data: TaskData) -> dict[str, float]:

@@ -6,7 +6,6 @@ scored on the probe set of negated sentences (`PROBE`, dlrun.families.sentiment.
 encoded with the vocabulary it was trained with.
 """
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import numpy as np
 from flax import nnx
 
 from dlrun.core.losses import accuracy
-from dlrun.core.task import DataInfo, Task, TaskData, training_subset
+from dlrun.core.task import DataInfo, Task, TaskData, in_chunks, training_subset
 from dlrun.data.polarity import (
     FOLDS,
     POSITIVE,
@@ -43,23 +42,13 @@ def probe_reviews() -> list[Review]:
 
 
 def logits_in_chunks(model, split: Reviews) -> jax.Array:
-    """model(tokens, lengths) for a whole split [N, C], EVAL_CHUNK sentences at a time."""
-    n = split.tokens.shape[0]
-    if n <= EVAL_CHUNK:
-        return model(split.tokens, split.lengths)
-    chunks = math.ceil(n / EVAL_CHUNK)
-    extra = chunks * EVAL_CHUNK - n  # rows of one <pad> word, dropped afterwards
-    tokens = jnp.pad(split.tokens, ((0, extra), (0, 0))).reshape(chunks, EVAL_CHUNK, -1)
-    lengths = jnp.pad(split.lengths, (0, extra), constant_values=1).reshape(chunks, EVAL_CHUNK)
-    # The weights enter the loop as its (unchanged) carry: NNX refuses variables traced
-    # outside a transform inside it (the RNN's own scan), so they cannot be closed over.
-    graphdef, state = nnx.split(model)
+    """model(tokens, lengths) for a whole split [N, C], EVAL_CHUNK sentences at a time (the
+    padding rows are one <pad> word long)."""
+    return in_chunks(_logits, model, (split.tokens, split.lengths), EVAL_CHUNK, fill=(0, 1))
 
-    def chunk(state, part):
-        return state, nnx.merge(graphdef, state)(*part)
 
-    _, logits = jax.lax.scan(chunk, state, (tokens, lengths))  # [chunks, EVAL_CHUNK, C]
-    return logits.reshape(chunks * EVAL_CHUNK, -1)[:n]
+def _logits(model, tokens, lengths):
+    return model(tokens, lengths)  # [B, C]
 
 
 @nnx.jit
