@@ -212,9 +212,20 @@ def test_bad_data_dir_is_a_clear_error(tmp_path, content, message):
 
 
 def _dlrun_json(args: list[str], env: dict) -> dict:
-    done = subprocess.run(DLRUN + args + ["--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return _dlrun_json_together([(args, env)])[0]
+
+
+def _dlrun_json_together(runs: list[tuple[list[str], dict]]) -> list[dict]:
+    """`dlrun ... --json` for each (args, env), all at once: each process spends most of
+    its time importing and compiling on one core."""
+    started = [
+        subprocess.Popen(DLRUN + args + ["--json"], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for args, env in runs
+    ]
+    outputs = [p.communicate(timeout=300) for p in started]
+    for p, (_, err) in zip(started, outputs):
+        assert p.returncode == 0, err
+    return [json.loads(out) for out, _ in outputs]
 
 
 @pytest.mark.parametrize(
@@ -229,17 +240,17 @@ def test_four_devices_match_the_single_device_run(tmp_path, name, train_size):
     (DLRUN_CPU_DEVICES=2) and over two of four forced in XLA_FLAGS, against one device."""
     args = ["train", name, "--epochs", "2", "--train-size", train_size, "--seeds", "2", "--out", str(tmp_path)]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
-    one = _dlrun_json(args, env | {"DLRUN_CPU_DEVICES": "1"})
-    assert json.loads((Path(one["run_dir"]) / "record.json").read_text())["environment"]["device_count"] == 1
-    for devices, extra in (
+    settings = (
+        (1, {"DLRUN_CPU_DEVICES": "1"}),
         (2, {"DLRUN_CPU_DEVICES": "2"}),
         (4, {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}),
-    ):
-        spread = _dlrun_json(args, env | extra)
-        record = json.loads((Path(spread["run_dir"]) / "record.json").read_text())
+    )
+    runs = _dlrun_json_together([(args, env | extra) for _, extra in settings])
+    for (devices, _), run in zip(settings, runs):
+        record = json.loads((Path(run["run_dir"]) / "record.json").read_text())
         assert record["environment"]["device_count"] == devices
         for key in ("test_accuracy", "train_accuracy", "test_loss"):
-            assert spread["results"][0][key] == pytest.approx(one["results"][0][key], abs=1e-4)
+            assert run["results"][0][key] == pytest.approx(runs[0]["results"][0][key], abs=1e-4)
 
 
 def test_a_second_run_loads_its_programs_from_the_persistent_cache(tmp_path):
@@ -292,8 +303,8 @@ def test_two_processes_train_as_one_multi_host_run(tmp_path):
         "--json",
     ]
     env = dict(os.environ, DLRUN_NO_TFDS="1", DLRUN_NO_CACHE="1")
-    one = _dlrun_json(args[:-3] + ["--out", str(tmp_path / "one")], env)
     processes = _start_two_processes(args, env)
+    one = _dlrun_json(args[:-3] + ["--out", str(tmp_path / "one")], env)  # while the two run
     (out0, err0), (out1, err1) = (p.communicate(timeout=300) for p in processes)
     assert [p.returncode for p in processes] == [0, 0], err0 + err1
     first, second = json.loads(out0), json.loads(out1)  # stdout carries the JSON alone
