@@ -78,6 +78,17 @@ def _write_json(path: Path, payload: dict) -> None:
         raise DlrunError(f"could not write the run record {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
+def check_size(path: Path, limit_mb: float, what: str) -> None:
+    """DataError when the file is over LIMIT_MB, from its size alone (nothing is read);
+    `what` names the kind of file in the message ("a bAbI archive")."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if size > limit_mb * 10**6:
+        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {limit_mb} MB for {what}")
+
+
 def read_bounded(path: Path, limit_mb: int, what: str) -> bytes:
     """The bytes of a data file, refused (one DataError line naming it) when it is over
     LIMIT_MB, checked before reading and bounded even if the file grows meanwhile; `what`

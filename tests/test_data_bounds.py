@@ -18,8 +18,10 @@ import pytest
 from test_data import idx_bytes, make_arrays, write_idx_set
 
 from dlrun.data import text
+from dlrun.data.archives import Bounds, read_members
 from dlrun.data.images import DatasetName, load_images
 from dlrun.errors import DataError
+from helpers import write_tarball
 
 MNIST = DatasetName.MNIST
 MIB = 1 << 20
@@ -261,3 +263,18 @@ def test_valid_test_file_still_loads(tmp_path: Path) -> None:
     write_atis(tmp_path, test=40)
     corpus = text.load_corpus(tmp_path)
     assert len(corpus.test) == 40 and corpus.eval is corpus.test
+
+
+def test_tarball_members_are_read_by_key_and_the_members_passed_over_are_bounded(tmp_path):
+    """The shared tarball reader: the first member of each key, a stop once the wanted keys are
+    found (a later bad member is never reached), and the declared sizes of skipped members
+    counting against the total."""
+    first_letter = lambda member: member.name[0]  # noqa: E731
+    path = write_tarball(tmp_path / "a.tar.gz", {"a1": b"one", "b": b"two", "a2": b"three", "c": b"x" * 5000})
+    found = read_members(path, first_letter, Bounds(1, 1, 1, 10), "a test archive", wanted=2)
+    assert found == {"a": (b"one", f"{path}:a1"), "b": (b"two", f"{path}:b")}
+    skip_big = lambda member: None if member.name == "c" else member.name  # noqa: E731
+    with pytest.raises(DataError, match=r"a.tar.gz: more than 0.004 MB inside, over dlrun's limit for a test archive"):
+        read_members(path, skip_big, Bounds(1, 1, 0.004, 10), "a test archive")
+    with pytest.raises(DataError, match=r"a.tar.gz: c is 5,000 bytes, over dlrun's limit of 0.001 MB"):
+        read_members(path, first_letter, Bounds(1, 0.001, 1, 10), "a test archive")

@@ -245,7 +245,7 @@ def test_tarball_members_are_bounded(tmp_path, monkeypatch):
         reuters.load_reuters(tmp_path)
     monkeypatch.setattr(reuters, "MAX_MEMBERS", 200)
     monkeypatch.setattr(reuters, "MAX_FILE_MB", 0)
-    with pytest.raises(DataError, match="member reut2-000.sgm makes 100 bytes, over dlrun's limit"):
+    with pytest.raises(DataError, match="reut2-000.sgm is 100 bytes, over dlrun's limit of 0 MB"):
         reuters.load_reuters(tmp_path)
 
 

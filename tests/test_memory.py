@@ -193,7 +193,7 @@ def test_tarballs_over_the_bounds_are_refused_before_reading(tmp_path, monkeypat
         {f"tasks_1-20_v1-2/en-10k/{name}": text.encode() for name, text in _task_files().items()},
     )
     monkeypatch.setattr(babi, "MAX_ARCHIVE_MEMBERS", 2)
-    with pytest.raises(DataError, match="more than 2 members, not the bAbI distribution"):
+    with pytest.raises(DataError, match="more than 2 members, over dlrun's limit for a bAbI archive"):
         load_babi(tmp_path)
     monkeypatch.setattr(babi, "MAX_FILE_MB", 1e-4)  # 100 bytes: every task file is larger
     with pytest.raises(DataError, match=r"en-10k/qa1_single-supporting-fact_train.txt is [0-9,]+ bytes, over dlrun's"):

@@ -32,13 +32,13 @@ from __future__ import annotations
 import hashlib
 import re
 import tarfile
-import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from dlrun.data import find_data, shared_folder
+from dlrun.data.archives import Bounds, read_members
 from dlrun.errors import DataError
 from dlrun.files import read_bounded
 
@@ -232,27 +232,9 @@ def read_folder(folder: Path) -> dict[tuple[int, str], tuple[bytes, str]]:
 
 def read_tarball(path: Path) -> dict[tuple[int, str], tuple[bytes, str]]:
     """{(task, split): (bytes, where)} of the en-10k task files inside the distribution's
-    tarball, read member by member in memory (nothing is extracted to disk); members are
-    checked against the bounds of their headers before any is read."""
-    _check_archive_size(path)
-    wanted = {(n, s) for n in TASKS for s in SPLITS}
-    files: dict[tuple[int, str], tuple[bytes, str]] = {}
-    passed = 0
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            for count, member in enumerate(tar, 1):
-                if count > MAX_ARCHIVE_MEMBERS:
-                    raise DataError(f"{path}: more than {MAX_ARCHIVE_MEMBERS:,} members, not the bAbI distribution")
-                passed += member.size
-                if passed > MAX_ARCHIVE_TOTAL_MB * 10**6:
-                    raise DataError(f"{path}: more than {MAX_ARCHIVE_TOTAL_MB:,} MB inside, over dlrun's limit")
-                key = _member_key(member)
-                if key in wanted and key not in files:
-                    files[key] = _read_member(tar, member, path), f"{path}:{member.name}"
-                    if len(files) == len(wanted):
-                        break
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: not a readable .tar.gz archive ({type(err).__name__}: {err})") from None
+    tarball, read in memory and bounded (`read_members`)."""
+    bounds = Bounds(MAX_ARCHIVE_MB, MAX_FILE_MB, MAX_ARCHIVE_TOTAL_MB, MAX_ARCHIVE_MEMBERS)
+    files = read_members(path, _member_key, bounds, "a bAbI archive", wanted=len(TASKS) * len(SPLITS))
     missing = [(n, s) for n in TASKS for s in SPLITS if (n, s) not in files]
     if missing:
         number, split = missing[0]
@@ -264,26 +246,10 @@ def _member_key(member: tarfile.TarInfo) -> tuple[int, str] | None:
     """(task, split) of an en-10k task file member, else None."""
     parts = member.name.split("/")
     match = TASK_FILE.fullmatch(parts[-1])
-    if not (member.isfile() and match and len(parts) >= 2 and parts[-2] == EN_10K):
+    if not (match and len(parts) >= 2 and parts[-2] == EN_10K):
         return None
-    return int(match.group(1)), match.group(2)
-
-
-def _read_member(tar: tarfile.TarFile, member: tarfile.TarInfo, path: Path) -> bytes:
-    limit = MAX_FILE_MB * 10**6
-    if member.size > limit:
-        raise DataError(f"{path}: {member.name} is {member.size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB")
-    return tar.extractfile(member).read(limit + 1)
-
-
-def _check_archive_size(path: Path) -> None:
-    """DataError when the tarball is over MAX_ARCHIVE_MB (checked from its size, nothing read)."""
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    if size > MAX_ARCHIVE_MB * 10**6:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {MAX_ARCHIVE_MB} MB for a bAbI archive")
+    number, split = int(match.group(1)), match.group(2)
+    return (number, split) if number in TASKS and split in SPLITS else None
 
 
 def read_babi(found: Path) -> BabiData:

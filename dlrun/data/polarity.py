@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import tarfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -38,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dlrun.data import find_data, shared_folder
+from dlrun.data.archives import Bounds, read_members
 from dlrun.data.text import build_vocab
 from dlrun.errors import ConfigError, DataError
 from dlrun.files import read_bounded
@@ -61,6 +61,7 @@ MAX_WORDS = 200
 MAX_PADDED_SLOTS = 20_000_000  # sentences x longest sentence
 MIN_PER_CLASS = 10  # so that every fold of ten holds each class
 MAX_ARCHIVE_MEMBERS = 1_000
+MAX_ARCHIVE_TOTAL_MB = 100  # declared sizes of the members passed over (the real ones: 1.2 MB)
 UNK_ID = 1  # <pad> is 0, <unk> 1 in every vocabulary (dlrun.data.text)
 
 
@@ -173,31 +174,17 @@ def parse_polarity(raw: bytes, where: str, label: int) -> list[Review]:
 
 def _read_archive(path: Path) -> tuple[tuple[bytes, str], tuple[bytes, str]]:
     """(bytes, where) of the positive and the negative file inside a Cornell-style tar.gz."""
-    limit = MAX_FILE_MB * 10**6
-    found: dict[str, tuple[bytes, str]] = {}
-    read_bounded(path, MAX_FILE_MB, "a polarity file")  # the archive itself is bounded like a file
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            for i, member in enumerate(tar):
-                if i >= MAX_ARCHIVE_MEMBERS:
-                    raise DataError(f"{path}: more than {MAX_ARCHIVE_MEMBERS} members, not a polarity archive")
-                name = member.name.rsplit("/", 1)[-1]
-                if name not in (POS_FILE, NEG_FILE) or not member.isfile():
-                    continue
-                if member.size > limit:
-                    raise DataError(
-                        f"{path}: {member.name} is {member.size:,} bytes, over dlrun's limit of {MAX_FILE_MB} MB"
-                    )
-                handle = tar.extractfile(member)
-                found[name] = (handle.read(limit + 1), f"{path}:{member.name}")
-                if len(found) == 2:
-                    break
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
+    bounds = Bounds(MAX_FILE_MB, MAX_FILE_MB, MAX_ARCHIVE_TOTAL_MB, MAX_ARCHIVE_MEMBERS)
+    found = read_members(path, _pair_member, bounds, "a polarity archive", wanted=2)
     missing = [n for n in (POS_FILE, NEG_FILE) if n not in found]
     if missing:
         raise DataError(f"{path}: no {' or '.join(missing)} inside")
     return found[POS_FILE], found[NEG_FILE]
+
+
+def _pair_member(member: tarfile.TarInfo) -> str | None:
+    name = member.name.rpartition("/")[2]
+    return name if name in (POS_FILE, NEG_FILE) else None
 
 
 def find_polarity(folder: Path) -> tuple[Path, Path] | Path | None:

@@ -44,7 +44,6 @@ import io
 import re
 import tarfile
 import zipfile
-import zlib
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -52,7 +51,9 @@ from typing import NamedTuple
 import numpy as np
 
 from dlrun.data import find_data, shared_folder, skipped
+from dlrun.data.archives import Bounds, read_members
 from dlrun.errors import DataError
+from dlrun.files import check_size
 
 TARBALL = "reuters21578.tar.gz"
 FOLDER = "reuters21578"
@@ -216,32 +217,18 @@ def majority_rate(labels: np.ndarray) -> float:
 
 
 def read_tarball(path: Path) -> list[tuple[str, str]]:
-    """The .sgm files of a Reuters-21578 tarball, (name, text) sorted by name; DataError names
-    the file. Members are checked against the bounds from their headers before any is read."""
-    _check_size(path, MAX_ARCHIVE_MB)
-    found: list[tuple[str, str]] = []
-    total = 0
-    try:
-        with tarfile.open(path, "r:*") as tar:
-            for n, member in enumerate(tar, 1):
-                if n > MAX_MEMBERS:
-                    raise DataError(f"{path}: more than {MAX_MEMBERS} members, over dlrun's limit")
-                total += member.size
-                if member.size > MAX_FILE_MB * 10**6 or total > MAX_TOTAL_MB * 10**6:
-                    raise DataError(
-                        f"{path}: member {member.name} makes {total:,} bytes, over dlrun's limit of "
-                        f"{MAX_FILE_MB} MB per member and {MAX_TOTAL_MB} MB in all"
-                    )
-                name = member.name.rpartition("/")[2]
-                if not (member.isfile() and SGML_NAME.fullmatch(name)):
-                    continue
-                raw = tar.extractfile(member).read(MAX_FILE_MB * 10**6 + 1)
-                found.append((name, raw.decode("latin-1")))
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
-        raise DataError(f"{path}: not a readable .tar.gz archive ({type(err).__name__}: {err})") from None
+    """The .sgm files of a Reuters-21578 tarball, (name, text) sorted by name, read in
+    memory and bounded (`read_members`); DataError names the file."""
+    bounds = Bounds(MAX_ARCHIVE_MB, MAX_FILE_MB, MAX_TOTAL_MB, MAX_MEMBERS)
+    found = read_members(path, _sgml_member, bounds, "a Reuters tarball")
     if not found:
         raise DataError(f"{path}: no reut2-*.sgm files inside; expected the UCI Reuters-21578 distribution")
-    return sorted(found)
+    return sorted((name, raw.decode("latin-1")) for name, (raw, _) in found.items())
+
+
+def _sgml_member(member: tarfile.TarInfo) -> str | None:
+    name = member.name.rpartition("/")[2]
+    return name if SGML_NAME.fullmatch(name) else None
 
 
 def read_folder(files: list[Path]) -> list[tuple[str, str]]:
@@ -250,22 +237,13 @@ def read_folder(files: list[Path]) -> list[tuple[str, str]]:
         raise DataError(f"{files[0].parent}: more than {MAX_MEMBERS} .sgm files, over dlrun's limit")
     found = []
     for path in files:
-        _check_size(path, MAX_FILE_MB)
+        check_size(path, MAX_FILE_MB, "a Reuters .sgm file")
         try:
             with path.open("rb") as f:
                 found.append((path.name, f.read(MAX_FILE_MB * 10**6 + 1).decode("latin-1")))
         except OSError as err:
             raise DataError(f"cannot read {path}: {err}") from None
     return sorted(found)
-
-
-def _check_size(path: Path, limit_mb: int) -> None:
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    if size > limit_mb * 10**6:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {limit_mb} MB for this file")
 
 
 def from_sgml(files: list[tuple[str, str]], where: str) -> ReutersData:
@@ -290,7 +268,7 @@ def from_sgml(files: list[tuple[str, str]], where: str) -> ReutersData:
 def from_npz(path: Path) -> ReutersData:
     """Keras's reuters.npz (x: object array of word-rank lists, y: topic ids), only when it is
     the file Keras downloads; any other npz that needs unpickling is refused."""
-    _check_size(path, MAX_ARCHIVE_MB)
+    check_size(path, MAX_ARCHIVE_MB, "Keras's reuters.npz")
     try:
         raw = path.read_bytes()
     except OSError as err:

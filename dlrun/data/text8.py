@@ -52,7 +52,7 @@ from dlrun.data.reuters import (
     shared_looked,
 )
 from dlrun.errors import DataError
-from dlrun.files import read_bounded
+from dlrun.files import check_size, read_bounded
 
 TEXT8 = "text8"
 TEXT8_ZIP = "text8.zip"
@@ -126,7 +126,7 @@ def check_text8(raw: bytes, where: str) -> None:
 def read_text8(path: Path) -> bytes:
     """The bytes of `DIR/text8` or of the member `text8` of `DIR/text8.zip`, bounded and checked."""
     limit = MAX_TEXT8_MB * 10**6
-    _check_size(path, limit)
+    check_size(path, MAX_TEXT8_MB, "text8")
     try:
         if path.suffix == ".zip":
             with zipfile.ZipFile(path) as archive:
@@ -181,15 +181,6 @@ def _chunks(raw: bytes):
             stop += 1
         yield start, stop
         start = stop
-
-
-def _check_size(path: Path, limit: int) -> None:
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err}") from None
-    if size > limit:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {limit // 10**6} MB for this file")
 
 
 # --------------------------------------------------------------------------- Reuters bodies
