@@ -93,15 +93,13 @@ def read_bounded(path: Path, limit_mb: int, what: str) -> bytes:
     """The bytes of a data file, refused (one DataError line naming it) when it is over
     LIMIT_MB, checked before reading and bounded even if the file grows meanwhile; `what`
     names the kind of file in the message ("an ATIS file")."""
+    check_size(path, limit_mb, what)
     limit = limit_mb * 10**6
     try:
-        size = path.stat().st_size
-        if size <= limit:
-            with path.open("rb") as f:
-                raw = f.read(limit + 1)
-            size = max(size, len(raw))
+        with path.open("rb") as f:
+            raw = f.read(int(limit) + 1)
     except OSError as e:
         raise DataError(f"cannot read {path}: {e}") from None
-    if size > limit:
-        raise DataError(f"{path}: {size:,} bytes, over dlrun's limit of {limit_mb} MB for {what}")
+    if len(raw) > limit:
+        raise DataError(f"{path}: more than {limit_mb} MB, over dlrun's limit for {what}")
     return raw

@@ -85,7 +85,7 @@ _TO_SPACES = str.maketrans(KERAS_FILTERS, " " * len(KERAS_FILTERS))
 # 27 MB in all; 31 members in an 8 MB tarball; Keras's reuters.npz is 2.1 MB), so that no
 # file can make dlrun read or decompress without bound.
 MAX_MEMBERS = 200  # members of a tarball, or .sgm files in a folder
-MAX_FILE_MB = 20  # one .sgm file (or any tarball member, read or skipped), in MB (10**6 bytes)
+MAX_FILE_MB = 20  # one .sgm file, in MB (10**6 bytes)
 MAX_TOTAL_MB = 200  # all members of a tarball together, as declared in its headers
 MAX_ARCHIVE_MB = 100  # the tarball or the npz file itself
 MAX_WIRES = 100_000  # Reuters-21578 has 21,578
