@@ -208,16 +208,15 @@ def saved_request(record: dict, run_dir: Path) -> RunRequest:
             f"{run_dir / RECORD_NAME} records no request to resume or rebuild (written by another program?)"
         )
     o = saved["overrides"]
-    dataset = DatasetName(o["dataset"]) if o.get("dataset") else None
     settings = tuple((key, value) for key, value in o.get("settings") or ())
     overrides = Overrides(
         o.get("epochs"),
         o.get("batch_size"),
         o.get("learning_rate"),
         o.get("train_size"),
-        dataset,
+        dataset_named(o.get("dataset")),
         settings,
-        Precision(o["precision"]) if o.get("precision") else None,
+        precision_named(o.get("precision")),
     )
     data_dir = Path(saved["data_dir"]) if saved.get("data_dir") else None
     request = build_request(
