@@ -278,3 +278,7 @@ def test_tarball_members_are_read_by_key_and_the_members_passed_over_are_bounded
         read_members(path, skip_big, Bounds(1, 1, 0.004, 10), "a test archive")
     with pytest.raises(DataError, match=r"a.tar.gz: c is 5,000 bytes, over dlrun's limit of 0.001 MB"):
         read_members(path, first_letter, Bounds(1, 0.001, 1, 10), "a test archive")
+    path.write_bytes(b"neither gzip nor tar")  # tarfile's message lists each method it tried, a line each
+    with pytest.raises(DataError, match=r"a.tar.gz: not a readable .tar.gz archive \(ReadError: .*method gz") as err:
+        read_members(path, first_letter, Bounds(1, 1, 1, 10), "a test archive")
+    assert "\n" not in str(err.value)

@@ -46,7 +46,8 @@ def read_members(
                 if len(found) == wanted:
                     break
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise DataError(f"{path}: not a readable .tar.gz archive ({type(err).__name__}: {err})") from None
+        why = " ".join(str(err).split())  # one line: tarfile lists each compression it tried on a line of its own
+        raise DataError(f"{path}: not a readable .tar.gz archive ({type(err).__name__}: {why})") from None
     return found
 
 
